@@ -1,0 +1,258 @@
+//! The wgpu device: adapter choice, limits, error capture and small buffer helpers.
+
+use crate::GpuError;
+use std::sync::{Arc, Mutex};
+use wgpu::util::DeviceExt;
+
+/// The device, its queue and what we learned about the adapter. Handles are reference-counted,
+/// so this is cheap to clone and has no lifetimes (wgpu's `repeated_compute` pattern).
+#[derive(Clone)]
+pub struct GpuContext {
+    pub device: wgpu::Device,
+    pub queue: wgpu::Queue,
+    pub info: wgpu::AdapterInfo,
+    pub limits: wgpu::Limits,
+    pub features: wgpu::Features,
+    /// The first error wgpu reported outside an error scope (e.g. device loss mid-batch).
+    uncaptured: Arc<Mutex<Option<String>>>,
+}
+
+/// Rank of an adapter type: lower is preferred (discrete > integrated > virtual > CPU).
+fn type_rank(t: wgpu::DeviceType) -> u8 {
+    match t {
+        wgpu::DeviceType::DiscreteGpu => 0,
+        wgpu::DeviceType::IntegratedGpu => 1,
+        wgpu::DeviceType::VirtualGpu => 2,
+        wgpu::DeviceType::Cpu => 3,
+        wgpu::DeviceType::Other => 4,
+    }
+}
+
+/// Native APIs before OpenGL: wgpu's GL backend is the last resort for compute.
+fn backend_rank(b: wgpu::Backend) -> u8 {
+    match b {
+        wgpu::Backend::Vulkan | wgpu::Backend::Metal | wgpu::Backend::Dx12 => 0,
+        _ => 1,
+    }
+}
+
+impl GpuContext {
+    /// Picks the best adapter: a discrete GPU over an integrated one over a CPU one (lavapipe).
+    /// `SHADERCAM_ADAPTER` (a case-insensitive substring of the adapter name) picks another;
+    /// wgpu's `WGPU_BACKEND` restricts the backends searched.
+    pub fn new() -> Result<Self, GpuError> {
+        pollster::block_on(Self::new_async())
+    }
+
+    async fn new_async() -> Result<Self, GpuError> {
+        let desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
+        let backends = desc.backends;
+        let instance = wgpu::Instance::new(desc);
+        let mut adapters = instance.enumerate_adapters(backends).await;
+        let found: Vec<String> = adapters
+            .iter()
+            .map(|a| {
+                let i = a.get_info();
+                format!("{} ({:?}, {:?})", i.name, i.backend, i.device_type)
+            })
+            .collect();
+        if let Ok(want) = std::env::var("SHADERCAM_ADAPTER") {
+            let want_lc = want.to_lowercase();
+            adapters.retain(|a| a.get_info().name.to_lowercase().contains(&want_lc));
+            if adapters.is_empty() {
+                return Err(GpuError::NoAdapter(format!(
+                    "SHADERCAM_ADAPTER={want:?} matches none of the adapters found: {found:?}"
+                )));
+            }
+        }
+        // Compute shaders need storage buffers in the compute stage.
+        adapters.retain(|a| a.limits().max_storage_buffers_per_shader_stage >= 6);
+        adapters.sort_by_key(|a| {
+            let i = a.get_info();
+            (type_rank(i.device_type), backend_rank(i.backend))
+        });
+        let Some(adapter) = adapters.into_iter().next() else {
+            return Err(GpuError::NoAdapter(format!(
+                "searched backends {backends:?}, found {found:?} (none usable for compute). \
+                 Install a Vulkan driver; on a machine without a GPU, Mesa's software rasteriser \
+                 lavapipe works: `apt-get install mesa-vulkan-drivers` (Debian/Ubuntu)"
+            )));
+        };
+        let info = adapter.get_info();
+        let limits = adapter.limits();
+        let wanted = wgpu::Features::TIMESTAMP_QUERY
+            | wgpu::Features::TIMESTAMP_QUERY_INSIDE_PASSES
+            | wgpu::Features::SHADER_F16;
+        let features = adapter.features() & wanted;
+        let (device, queue) = adapter
+            .request_device(&wgpu::DeviceDescriptor {
+                label: Some("shadercam"),
+                required_features: features,
+                required_limits: limits.clone(),
+                experimental_features: wgpu::ExperimentalFeatures::default(),
+                memory_hints: wgpu::MemoryHints::Performance,
+                trace: wgpu::Trace::Off,
+            })
+            .await
+            .map_err(|e| GpuError::NoAdapter(format!("{} refused a device: {e}", info.name)))?;
+        let uncaptured = Arc::new(Mutex::new(None::<String>));
+        let sink = uncaptured.clone();
+        device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
+            let mut slot = sink.lock().unwrap_or_else(|p| p.into_inner());
+            slot.get_or_insert_with(|| e.to_string());
+        }));
+        let sink = uncaptured.clone();
+        device.set_device_lost_callback(move |reason, msg| {
+            let mut slot = sink.lock().unwrap_or_else(|p| p.into_inner());
+            slot.get_or_insert_with(|| format!("device lost ({reason:?}): {msg}"));
+        });
+        Ok(Self {
+            device,
+            queue,
+            info,
+            limits,
+            features,
+            uncaptured,
+        })
+    }
+
+    /// `name (backend, type)` for messages and the bench output.
+    pub fn describe(&self) -> String {
+        format!("{} ({:?}, {:?})", self.info.name, self.info.backend, self.info.device_type)
+    }
+
+    /// Takes the error wgpu reported outside any error scope, if any.
+    pub fn take_uncaptured(&self) -> Option<String> {
+        self.uncaptured
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+    }
+
+    /// Runs `f` inside validation and out-of-memory error scopes; an error becomes
+    /// [`GpuError::Create`] naming `what`.
+    pub fn scoped<T>(&self, what: &str, f: impl FnOnce() -> T) -> Result<T, GpuError> {
+        let oom = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+        let val = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let out = f();
+        let v = pollster::block_on(val.pop());
+        let o = pollster::block_on(oom.pop());
+        match v.or(o) {
+            Some(e) => Err(GpuError::Create {
+                what: what.to_owned(),
+                message: e.to_string(),
+            }),
+            None => Ok(out),
+        }
+    }
+
+    /// A storage buffer holding `data` (f32 or any Pod), usable as a copy source and target.
+    pub fn storage_from<T: bytemuck::Pod>(&self, label: &str, data: &[T]) -> Result<wgpu::Buffer, GpuError> {
+        let bytes: &[u8] = bytemuck::cast_slice(data);
+        self.check_size(label, bytes.len() as u64)?;
+        self.scoped(label, || {
+            self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some(label),
+                contents: if bytes.is_empty() { &[0u8; 16] } else { bytes },
+                usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
+            })
+        })
+    }
+
+    /// An uninitialised (zeroed) storage buffer of `bytes` bytes.
+    pub fn storage(&self, label: &str, bytes: u64) -> Result<wgpu::Buffer, GpuError> {
+        self.check_size(label, bytes)?;
+        self.scoped(label, || {
+            self.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some(label),
+                size: bytes.max(16).next_multiple_of(16),
+                usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            })
+        })
+    }
+
+    /// A uniform buffer holding one `#[repr(C)]` params struct.
+    pub fn uniform<T: bytemuck::Pod>(&self, label: &str, value: &T) -> Result<wgpu::Buffer, GpuError> {
+        self.scoped(label, || {
+            self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some(label),
+                contents: bytemuck::bytes_of(value),
+                usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            })
+        })
+    }
+
+    /// Fails early, naming the buffer, when one binding would exceed the adapter's limits.
+    pub fn check_size(&self, label: &str, bytes: u64) -> Result<(), GpuError> {
+        let max = self.max_binding_bytes();
+        if bytes > max {
+            return Err(GpuError::TooLarge {
+                what: label.to_owned(),
+                bytes,
+                max,
+            });
+        }
+        Ok(())
+    }
+
+    /// The largest buffer a storage binding may cover on this adapter.
+    pub fn max_binding_bytes(&self) -> u64 {
+        (self.limits.max_storage_buffer_binding_size as u64).min(self.limits.max_buffer_size)
+    }
+
+    /// Submits `encoder`, copies `src` (first `bytes` bytes) back and waits: one full GPU sync.
+    /// The copy is recorded into `encoder` before it is submitted.
+    pub fn submit_and_read(
+        &self,
+        mut encoder: wgpu::CommandEncoder,
+        reads: &[(&wgpu::Buffer, u64)],
+    ) -> Result<Vec<Vec<f32>>, GpuError> {
+        let mut stagings = Vec::new();
+        for (i, (src, bytes)) in reads.iter().enumerate() {
+            let size = bytes.next_multiple_of(4).max(4);
+            let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some(&format!("readback {i}")),
+                size,
+                usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            });
+            encoder.copy_buffer_to_buffer(src, 0, &staging, 0, size);
+            stagings.push(staging);
+        }
+        self.queue.submit([encoder.finish()]);
+        for s in &stagings {
+            s.slice(..).map_async(wgpu::MapMode::Read, |_| {});
+        }
+        self.device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|e| GpuError::Execution(format!("waiting for the GPU failed: {e}")))?;
+        if let Some(e) = self.take_uncaptured() {
+            return Err(GpuError::Execution(e));
+        }
+        let mut out = Vec::new();
+        for s in &stagings {
+            let view = s
+                .slice(..)
+                .get_mapped_range()
+                .map_err(|e| GpuError::Execution(format!("reading results back failed: {e}")))?;
+            out.push(bytemuck::cast_slice::<u8, f32>(&view).to_vec());
+            drop(view);
+            s.unmap();
+        }
+        Ok(out)
+    }
+
+    /// Reads a whole f32 storage buffer back (tests and debugging: one full GPU sync).
+    pub fn read_buffer(&self, buf: &wgpu::Buffer) -> Result<Vec<f32>, GpuError> {
+        let encoder = self.device.create_command_encoder(&Default::default());
+        Ok(self.submit_and_read(encoder, &[(buf, buf.size())])?.remove(0))
+    }
+}
+
+/// Splits `workgroups` over x and y so neither exceeds `max_per_dim` (65535 on most adapters);
+/// shaders recover the linear index as `wg.x + wg.y * num_workgroups.x`.
+pub fn grid(workgroups: u32, max_per_dim: u32) -> (u32, u32) {
+    let x = workgroups.clamp(1, max_per_dim);
+    (x, workgroups.div_ceil(x).max(1))
+}

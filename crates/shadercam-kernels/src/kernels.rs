@@ -1,0 +1,419 @@
+//! One Rust type per WGSL kernel: it owns the compute pipeline, mirrors the shader's uniform
+//! struct, and knows its dispatch size. Pipelines are created once; only bind groups and
+//! dispatches are made per network plan.
+
+use crate::context::{grid, GpuContext};
+use crate::shaders;
+use crate::GpuError;
+
+/// Compiles `source` and creates its compute pipeline (entry point `main`, layout derived
+/// from the shader), inside error scopes so a bad shader is a typed error naming `kernel`.
+pub fn compute_pipeline(ctx: &GpuContext, kernel: &str, source: &str) -> Result<wgpu::ComputePipeline, GpuError> {
+    let module = ctx
+        .scoped(kernel, || {
+            ctx.device.create_shader_module(wgpu::ShaderModuleDescriptor {
+                label: Some(kernel),
+                source: wgpu::ShaderSource::Wgsl(source.into()),
+            })
+        })
+        .map_err(|e| e.with_kind("shader", kernel))?;
+    ctx.scoped(kernel, || {
+        ctx.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+            label: Some(kernel),
+            layout: None,
+            module: &module,
+            entry_point: Some("main"),
+            compilation_options: Default::default(),
+            cache: None,
+        })
+    })
+    .map_err(|e| e.with_kind("pipeline", kernel))
+}
+
+/// A bind group for `pipeline` with `buffers` at bindings 0, 1, 2, ... in order.
+pub fn bind(ctx: &GpuContext, pipeline: &wgpu::ComputePipeline, label: &str, buffers: &[&wgpu::Buffer]) -> Result<wgpu::BindGroup, GpuError> {
+    let layout = pipeline.get_bind_group_layout(0);
+    let entries: Vec<wgpu::BindGroupEntry> = buffers
+        .iter()
+        .enumerate()
+        .map(|(i, b)| wgpu::BindGroupEntry {
+            binding: i as u32,
+            resource: b.as_entire_binding(),
+        })
+        .collect();
+    ctx.scoped(label, || {
+        ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some(label),
+            layout: &layout,
+            entries: &entries,
+        })
+    })
+}
+
+/// A recorded dispatch: pipeline, bind group and workgroup counts.
+pub struct Dispatch {
+    pub label: String,
+    pub pipeline: wgpu::ComputePipeline,
+    pub bind_group: wgpu::BindGroup,
+    pub workgroups: (u32, u32, u32),
+}
+
+impl Dispatch {
+    pub fn record(&self, pass: &mut wgpu::ComputePass<'_>) {
+        pass.set_pipeline(&self.pipeline);
+        pass.set_bind_group(0, &self.bind_group, &[]);
+        let (x, y, z) = self.workgroups;
+        pass.dispatch_workgroups(x, y, z);
+    }
+}
+
+/// Uniform block of `shaders/conv2d.wgsl` (same fields, same order).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct ConvParams {
+    pub batch: u32,
+    pub in_h: u32,
+    pub in_w: u32,
+    pub cin4: u32,
+    pub out_h: u32,
+    pub out_w: u32,
+    pub cout4: u32,
+    pub kw: u32,
+    pub kh: u32,
+    pub stride: u32,
+    pub pad: u32,
+    pub flags: u32,
+    pub m: u32,
+    pub k4: u32,
+    pub tiles_m: u32,
+    pub _pad: u32,
+}
+
+/// Convolution geometry: what a conv layer needs to know to be dispatched.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConvShape {
+    pub batch: usize,
+    pub in_h: usize,
+    pub in_w: usize,
+    /// Input channels, already padded to a multiple of 4.
+    pub cin: usize,
+    pub cout: usize,
+    pub kh: usize,
+    pub kw: usize,
+    pub stride: usize,
+    pub pad: usize,
+}
+
+impl ConvShape {
+    pub fn out_hw(&self) -> (usize, usize) {
+        (
+            (self.in_h + 2 * self.pad - self.kh) / self.stride + 1,
+            (self.in_w + 2 * self.pad - self.kw) / self.stride + 1,
+        )
+    }
+    /// Multiply-adds of the whole convolution (for GFLOP/s figures).
+    pub fn macs(&self) -> u64 {
+        let (oh, ow) = self.out_hw();
+        (self.batch * oh * ow * self.cout * self.kh * self.kw * self.cin) as u64
+    }
+}
+
+/// `shaders/conv2d.wgsl`: implicit-GEMM convolution + folded BN + residual + ReLU.
+pub struct Conv2d {
+    pub pipeline: wgpu::ComputePipeline,
+}
+
+pub const CONV_RELU: u32 = 1;
+pub const CONV_RESIDUAL: u32 = 2;
+const CONV_TILE_M: usize = 64;
+const CONV_TILE_N: usize = 64;
+
+impl Conv2d {
+    pub fn new(ctx: &GpuContext) -> Result<Self, GpuError> {
+        Ok(Self {
+            pipeline: compute_pipeline(ctx, "conv2d", shaders::CONV2D)?,
+        })
+    }
+
+    pub fn params(&self, s: &ConvShape, flags: u32) -> ConvParams {
+        let (oh, ow) = s.out_hw();
+        let m = s.batch * oh * ow;
+        ConvParams {
+            batch: s.batch as u32,
+            in_h: s.in_h as u32,
+            in_w: s.in_w as u32,
+            cin4: (s.cin / 4) as u32,
+            out_h: oh as u32,
+            out_w: ow as u32,
+            cout4: (s.cout / 4) as u32,
+            kw: s.kw as u32,
+            kh: s.kh as u32,
+            stride: s.stride as u32,
+            pad: s.pad as u32,
+            flags,
+            m: m as u32,
+            k4: (s.kh * s.kw * s.cin / 4) as u32,
+            tiles_m: m.div_ceil(CONV_TILE_M) as u32,
+            _pad: 0,
+        }
+    }
+
+    /// Buffers: input, weight, bias, residual (any buffer when unused), output.
+    #[allow(clippy::too_many_arguments)]
+    pub fn dispatch(
+        &self,
+        ctx: &GpuContext,
+        label: &str,
+        s: &ConvShape,
+        flags: u32,
+        input: &wgpu::Buffer,
+        weight: &wgpu::Buffer,
+        bias: &wgpu::Buffer,
+        residual: &wgpu::Buffer,
+        output: &wgpu::Buffer,
+    ) -> Result<Dispatch, GpuError> {
+        assert!(s.cin % 4 == 0 && s.cout % 4 == 0, "conv2d expects NHWC4 (channels padded to 4)");
+        let p = self.params(s, flags);
+        let ubuf = ctx.uniform(label, &p)?;
+        let bind_group = bind(ctx, &self.pipeline, label, &[&ubuf, input, weight, bias, residual, output])?;
+        let (x, y) = grid(p.tiles_m, ctx.limits.max_compute_workgroups_per_dimension);
+        Ok(Dispatch {
+            label: label.to_owned(),
+            pipeline: self.pipeline.clone(),
+            bind_group,
+            workgroups: (x, y, s.cout.div_ceil(CONV_TILE_N) as u32),
+        })
+    }
+}
+
+/// Uniform block of `shaders/maxpool.wgsl`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct PoolParams {
+    pub batch: u32,
+    pub in_h: u32,
+    pub in_w: u32,
+    pub c4: u32,
+    pub out_h: u32,
+    pub out_w: u32,
+    pub kernel: u32,
+    pub stride: u32,
+    pub pad: u32,
+    pub total: u32,
+    pub _pad0: u32,
+    pub _pad1: u32,
+}
+
+/// `shaders/maxpool.wgsl`.
+pub struct MaxPool {
+    pub pipeline: wgpu::ComputePipeline,
+}
+
+impl MaxPool {
+    pub fn new(ctx: &GpuContext) -> Result<Self, GpuError> {
+        Ok(Self {
+            pipeline: compute_pipeline(ctx, "maxpool", shaders::MAXPOOL)?,
+        })
+    }
+
+    /// Output size of a `kernel`/`stride`/`pad` pool (PyTorch's floor mode).
+    pub fn out_hw(in_h: usize, in_w: usize, kernel: usize, stride: usize, pad: usize) -> (usize, usize) {
+        ((in_h + 2 * pad - kernel) / stride + 1, (in_w + 2 * pad - kernel) / stride + 1)
+    }
+
+    /// `c` must be a multiple of 4.
+    #[allow(clippy::too_many_arguments)]
+    pub fn dispatch(
+        &self,
+        ctx: &GpuContext,
+        label: &str,
+        (batch, in_h, in_w, c): (usize, usize, usize, usize),
+        (kernel, stride, pad): (usize, usize, usize),
+        input: &wgpu::Buffer,
+        output: &wgpu::Buffer,
+    ) -> Result<Dispatch, GpuError> {
+        let (oh, ow) = Self::out_hw(in_h, in_w, kernel, stride, pad);
+        let total = batch * oh * ow * c / 4;
+        let p = PoolParams {
+            batch: batch as u32,
+            in_h: in_h as u32,
+            in_w: in_w as u32,
+            c4: (c / 4) as u32,
+            out_h: oh as u32,
+            out_w: ow as u32,
+            kernel: kernel as u32,
+            stride: stride as u32,
+            pad: pad as u32,
+            total: total as u32,
+            _pad0: 0,
+            _pad1: 0,
+        };
+        let ubuf = ctx.uniform(label, &p)?;
+        let bind_group = bind(ctx, &self.pipeline, label, &[&ubuf, input, output])?;
+        Ok(Dispatch {
+            label: label.to_owned(),
+            pipeline: self.pipeline.clone(),
+            bind_group,
+            workgroups: linear_grid(ctx, total, 64),
+        })
+    }
+}
+
+/// Workgroup counts for `total` invocations of a 1-D kernel of `wg` invocations per group.
+pub fn linear_grid(ctx: &GpuContext, total: usize, wg: usize) -> (u32, u32, u32) {
+    let (x, y) = grid(total.div_ceil(wg) as u32, ctx.limits.max_compute_workgroups_per_dimension);
+    (x, y, 1)
+}
+
+/// Uniform block of `shaders/global_avg_pool.wgsl`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct GapParams {
+    pub batch: u32,
+    pub hw: u32,
+    pub c4: u32,
+    pub total: u32,
+}
+
+/// `shaders/global_avg_pool.wgsl`.
+pub struct GlobalAvgPool {
+    pub pipeline: wgpu::ComputePipeline,
+}
+
+impl GlobalAvgPool {
+    pub fn new(ctx: &GpuContext) -> Result<Self, GpuError> {
+        Ok(Self {
+            pipeline: compute_pipeline(ctx, "global_avg_pool", shaders::GLOBAL_AVG_POOL)?,
+        })
+    }
+
+    pub fn dispatch(
+        &self,
+        ctx: &GpuContext,
+        label: &str,
+        (batch, hw, c): (usize, usize, usize),
+        input: &wgpu::Buffer,
+        output: &wgpu::Buffer,
+    ) -> Result<Dispatch, GpuError> {
+        let total = batch * c / 4;
+        let p = GapParams {
+            batch: batch as u32,
+            hw: hw as u32,
+            c4: (c / 4) as u32,
+            total: total as u32,
+        };
+        let ubuf = ctx.uniform(label, &p)?;
+        let bind_group = bind(ctx, &self.pipeline, label, &[&ubuf, input, output])?;
+        Ok(Dispatch {
+            label: label.to_owned(),
+            pipeline: self.pipeline.clone(),
+            bind_group,
+            workgroups: linear_grid(ctx, total, 64),
+        })
+    }
+}
+
+/// Uniform block of `shaders/linear.wgsl`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct LinearParams {
+    pub batch: u32,
+    pub features4: u32,
+    pub classes: u32,
+    pub total: u32,
+}
+
+/// `shaders/linear.wgsl`.
+pub struct Linear {
+    pub pipeline: wgpu::ComputePipeline,
+}
+
+impl Linear {
+    pub fn new(ctx: &GpuContext) -> Result<Self, GpuError> {
+        Ok(Self {
+            pipeline: compute_pipeline(ctx, "linear", shaders::LINEAR)?,
+        })
+    }
+
+    /// `features` must be a multiple of 4.
+    #[allow(clippy::too_many_arguments)]
+    pub fn dispatch(
+        &self,
+        ctx: &GpuContext,
+        label: &str,
+        (batch, features, classes): (usize, usize, usize),
+        x: &wgpu::Buffer,
+        weight: &wgpu::Buffer,
+        bias: &wgpu::Buffer,
+        logits: &wgpu::Buffer,
+    ) -> Result<Dispatch, GpuError> {
+        let total = batch * classes;
+        let p = LinearParams {
+            batch: batch as u32,
+            features4: (features / 4) as u32,
+            classes: classes as u32,
+            total: total as u32,
+        };
+        let ubuf = ctx.uniform(label, &p)?;
+        let bind_group = bind(ctx, &self.pipeline, label, &[&ubuf, x, weight, bias, logits])?;
+        Ok(Dispatch {
+            label: label.to_owned(),
+            pipeline: self.pipeline.clone(),
+            bind_group,
+            workgroups: linear_grid(ctx, total, 64),
+        })
+    }
+}
+
+/// Every pipeline of the network, created once.
+pub struct Kernels {
+    pub conv2d: Conv2d,
+    pub maxpool: MaxPool,
+    pub gap: GlobalAvgPool,
+    pub linear: Linear,
+}
+
+impl Kernels {
+    pub fn new(ctx: &GpuContext) -> Result<Self, GpuError> {
+        Ok(Self {
+            conv2d: Conv2d::new(ctx)?,
+            maxpool: MaxPool::new(ctx)?,
+            gap: GlobalAvgPool::new(ctx)?,
+            linear: Linear::new(ctx)?,
+        })
+    }
+}
+
+/// Records `dispatches` into one compute pass of a new encoder.
+pub fn encode(ctx: &GpuContext, dispatches: &[&Dispatch]) -> wgpu::CommandEncoder {
+    let mut encoder = ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("shadercam") });
+    {
+        let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+            label: Some("shadercam"),
+            timestamp_writes: None,
+        });
+        for d in dispatches {
+            d.record(&mut pass);
+        }
+    }
+    encoder
+}
+
+/// Pads the last dimension of a row-major `[rows, c]` tensor to `c4 = ceil(c/4)*4` with zeros.
+pub fn pad_channels(data: &[f32], c: usize) -> Vec<f32> {
+    let c4 = c.next_multiple_of(4);
+    if c4 == c {
+        return data.to_vec();
+    }
+    let mut out = vec![0f32; data.len() / c * c4];
+    for (src, dst) in data.chunks_exact(c).zip(out.chunks_exact_mut(c4)) {
+        dst[..c].copy_from_slice(src);
+    }
+    out
+}
+
+/// Inverse of [`pad_channels`].
+pub fn unpad_channels(data: &[f32], c: usize) -> Vec<f32> {
+    let c4 = c.next_multiple_of(4);
+    data.chunks_exact(c4).flat_map(|r| r[..c].iter().copied()).collect()
+}

@@ -1,0 +1,320 @@
+//! The ResNet family as plain data: every convolution with its BatchNorm folded in, weights in
+//! the layout the WGSL kernels read, plus the classifier and the checkpoint's metadata.
+
+use crate::{default_class_names, BN_EPS, Checkpoint, LoadError};
+use std::path::{Path, PathBuf};
+
+/// One convolution with its BatchNorm folded in.
+///
+/// `weight` is laid out HWIO: `weight[((ky * kw + kx) * cin + ci) * cout + co]`, i.e. a
+/// row-major `[kh*kw*cin, cout]` matrix — the `B` operand of the implicit GEMM, whose `K` index
+/// walks the receptive field in the same (ky, kx, ci) order as an NHWC input.
+#[derive(Clone, Debug)]
+pub struct ConvLayer {
+    /// torchvision name of the convolution, e.g. `layer3.4.conv2`.
+    pub name: String,
+    pub cin: usize,
+    pub cout: usize,
+    pub kh: usize,
+    pub kw: usize,
+    pub stride: usize,
+    pub pad: usize,
+    pub weight: Vec<f32>,
+    /// Folded BatchNorm shift: `beta - mean * gamma / sqrt(var + eps)`.
+    pub bias: Vec<f32>,
+}
+
+/// A residual block: `relu(convs[last](...relu(convs[0](x))) + shortcut(x))`, where the
+/// shortcut is `downsample` (a 1x1 projection) or the identity. Two convolutions for a basic
+/// block (ResNet-18/34), three for a bottleneck (ResNet-50/101/152).
+#[derive(Clone, Debug)]
+pub struct Block {
+    pub convs: Vec<ConvLayer>,
+    pub downsample: Option<ConvLayer>,
+}
+
+/// `layer1` .. `layer4`.
+#[derive(Clone, Debug)]
+pub struct Stage {
+    pub blocks: Vec<Block>,
+}
+
+/// torchvision's `ImageClassification` preset values, read from the `preprocess` metadata.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PreprocessMeta {
+    pub resize_size: u32,
+    pub crop_size: u32,
+    pub mean: [f32; 3],
+    pub std: [f32; 3],
+}
+
+impl Default for PreprocessMeta {
+    fn default() -> Self {
+        Self {
+            resize_size: 256,
+            crop_size: 224,
+            mean: [0.485, 0.456, 0.406],
+            std: [0.229, 0.224, 0.225],
+        }
+    }
+}
+
+/// A whole ResNet ready for upload.
+#[derive(Clone, Debug)]
+pub struct ResNet {
+    /// e.g. `resnet50`, derived from the block type and counts.
+    pub arch: String,
+    pub source: PathBuf,
+    /// conv1 + bn1 (7x7, stride 2, pad 3), followed by ReLU and a 3x3/2 max-pool.
+    pub stem: ConvLayer,
+    pub stages: Vec<Stage>,
+    /// Channels of the last stage: the CAM layer (2048 for bottleneck nets, 512 for basic).
+    pub num_features: usize,
+    /// `fc.weight`, row-major `[classes, num_features]`: row `c` holds the CAM weights `w^c_k`.
+    pub fc_weight: Vec<f32>,
+    pub fc_bias: Vec<f32>,
+    pub classes: Vec<String>,
+    pub preprocess: PreprocessMeta,
+}
+
+impl ResNet {
+    /// Reads, validates and folds a checkpoint file.
+    pub fn load(path: &Path) -> Result<Self, LoadError> {
+        Self::from_checkpoint(&Checkpoint::open(path)?)
+    }
+
+    pub fn num_classes(&self) -> usize {
+        self.fc_bias.len()
+    }
+
+    /// Detects depth and block type from the tensor names, checks every expected tensor's
+    /// shape, and folds BatchNorm.
+    pub fn from_checkpoint(ck: &Checkpoint) -> Result<Self, LoadError> {
+        let arch_err = |reason: String| LoadError::Architecture {
+            path: ck.path.clone(),
+            reason,
+        };
+        if ck.shape_of("conv1.weight").is_none() || ck.shape_of("layer1.0.conv1.weight").is_none() {
+            let some: Vec<&str> = ck.tensors.keys().take(5).map(String::as_str).collect();
+            return Err(arch_err(format!(
+                "expected torchvision/timm names such as `conv1.weight` and `layer1.0.conv1.weight`; found {some:?}"
+            )));
+        }
+        let bottleneck = ck.shape_of("layer1.0.conv3.weight").is_some();
+        let expansion = if bottleneck { 4 } else { 1 };
+        let mut counts = Vec::new();
+        for l in 1..=4 {
+            let n = (0..)
+                .take_while(|b| ck.shape_of(&format!("layer{l}.{b}.conv1.weight")).is_some())
+                .count();
+            if n == 0 {
+                return Err(arch_err(format!("no blocks found for `layer{l}` (looked for `layer{l}.0.conv1.weight`)")));
+            }
+            counts.push(n);
+        }
+        // Inner width of layer1's bottleneck: 64 for resnet50, 128 for wide_resnet50_2.
+        let width1 = if bottleneck {
+            ck.shape_of("layer1.0.conv1.weight").map_or(64, |s| s[0])
+        } else {
+            64
+        };
+        if width1 % 64 != 0 || width1 == 0 {
+            return Err(arch_err(format!("layer1.0.conv1 has {width1} output channels; expected a multiple of 64")));
+        }
+
+        let stem = conv_bn(ck, "conv1", "bn1", [64, 3, 7, 7], 2, 3)?;
+        let mut stages = Vec::new();
+        let mut cin = 64;
+        for (s, &count) in counts.iter().enumerate() {
+            let planes = 64 << s;
+            let width = planes * width1 / 64;
+            let cout = planes * expansion;
+            let mut blocks = Vec::new();
+            for b in 0..count {
+                let stride = if s > 0 && b == 0 { 2 } else { 1 };
+                let p = format!("layer{}.{b}", s + 1);
+                let convs = if bottleneck {
+                    vec![
+                        conv_bn(ck, &format!("{p}.conv1"), &format!("{p}.bn1"), [width, cin, 1, 1], 1, 0)?,
+                        // torchvision v1.5: the stride sits on the 3x3.
+                        conv_bn(ck, &format!("{p}.conv2"), &format!("{p}.bn2"), [width, width, 3, 3], stride, 1)?,
+                        conv_bn(ck, &format!("{p}.conv3"), &format!("{p}.bn3"), [cout, width, 1, 1], 1, 0)?,
+                    ]
+                } else {
+                    vec![
+                        conv_bn(ck, &format!("{p}.conv1"), &format!("{p}.bn1"), [cout, cin, 3, 3], stride, 1)?,
+                        conv_bn(ck, &format!("{p}.conv2"), &format!("{p}.bn2"), [cout, cout, 3, 3], 1, 1)?,
+                    ]
+                };
+                let downsample = if stride != 1 || cin != cout {
+                    Some(conv_bn(
+                        ck,
+                        &format!("{p}.downsample.0"),
+                        &format!("{p}.downsample.1"),
+                        [cout, cin, 1, 1],
+                        stride,
+                        0,
+                    )?)
+                } else {
+                    None
+                };
+                blocks.push(Block { convs, downsample });
+                cin = cout;
+            }
+            stages.push(Stage { blocks });
+        }
+        let num_features = cin;
+        let classes_n = ck.shape_of("fc.weight").map_or(0, |s| s[0]);
+        if classes_n == 0 {
+            ck.get("fc.weight", &[1000, num_features])?;
+        }
+        let fc_weight = ck.get("fc.weight", &[classes_n, num_features])?.data.clone();
+        let fc_bias = ck.get("fc.bias", &[classes_n])?.data.clone();
+
+        let classes = match ck.metadata.get("classes") {
+            Some(json) => {
+                let names: Vec<String> = serde_json::from_str(json).map_err(|e| LoadError::Metadata {
+                    path: ck.path.clone(),
+                    key: "classes".into(),
+                    reason: format!("not a JSON list of strings ({e})"),
+                })?;
+                if names.len() != classes_n {
+                    return Err(LoadError::Metadata {
+                        path: ck.path.clone(),
+                        key: "classes".into(),
+                        reason: format!("lists {} names but fc.weight has {classes_n} rows", names.len()),
+                    });
+                }
+                names
+            }
+            None => default_class_names(classes_n),
+        };
+        let preprocess = match ck.metadata.get("preprocess") {
+            Some(json) => parse_preprocess(json).map_err(|reason| LoadError::Metadata {
+                path: ck.path.clone(),
+                key: "preprocess".into(),
+                reason,
+            })?,
+            None => PreprocessMeta::default(),
+        };
+        let depth = 2 + counts.iter().sum::<usize>() * if bottleneck { 3 } else { 2 };
+        let arch = if width1 != 64 {
+            format!("wide_resnet{depth}_{}", width1 / 64)
+        } else {
+            format!("resnet{depth}")
+        };
+        Ok(Self {
+            arch,
+            source: ck.path.clone(),
+            stem,
+            stages,
+            num_features,
+            fc_weight,
+            fc_bias,
+            classes,
+            preprocess,
+        })
+    }
+}
+
+fn parse_preprocess(json: &str) -> Result<PreprocessMeta, String> {
+    let v: serde_json::Value = serde_json::from_str(json).map_err(|e| format!("not JSON ({e})"))?;
+    let mut p = PreprocessMeta::default();
+    let size = |key: &str, dst: &mut u32| -> Result<(), String> {
+        if let Some(x) = v.get(key) {
+            let n = x.as_u64().filter(|&n| (1..=4096).contains(&n));
+            *dst = n.ok_or_else(|| format!("`{key}` must be an integer in 1..=4096, got {x}"))? as u32;
+        }
+        Ok(())
+    };
+    size("resize_size", &mut p.resize_size)?;
+    size("crop_size", &mut p.crop_size)?;
+    let triple = |key: &str, dst: &mut [f32; 3]| -> Result<(), String> {
+        if let Some(x) = v.get(key) {
+            let vals: Option<Vec<f32>> = x
+                .as_array()
+                .filter(|a| a.len() == 3)
+                .map(|a| a.iter().filter_map(|e| e.as_f64().map(|f| f as f32)).collect());
+            match vals {
+                Some(t) if t.len() == 3 => dst.copy_from_slice(&t),
+                _ => return Err(format!("`{key}` must be a list of 3 numbers, got {x}")),
+            }
+        }
+        Ok(())
+    };
+    triple("mean", &mut p.mean)?;
+    triple("std", &mut p.std)?;
+    if p.std.iter().any(|&s| s <= 0.0) {
+        return Err(format!("`std` must be positive, got {:?}", p.std));
+    }
+    Ok(p)
+}
+
+/// Loads `{conv}.weight` (OIHW) and `{bn}.{weight,bias,running_mean,running_var}`, folds the
+/// BatchNorm in, and returns the convolution with HWIO weights.
+fn conv_bn(
+    ck: &Checkpoint,
+    conv: &str,
+    bn: &str,
+    oihw: [usize; 4],
+    stride: usize,
+    pad: usize,
+) -> Result<ConvLayer, LoadError> {
+    let [cout, cin, kh, kw] = oihw;
+    let w = &ck.get(&format!("{conv}.weight"), &oihw)?.data;
+    let gamma = &ck.get(&format!("{bn}.weight"), &[cout])?.data;
+    let beta = &ck.get(&format!("{bn}.bias"), &[cout])?.data;
+    let mean = &ck.get(&format!("{bn}.running_mean"), &[cout])?.data;
+    let var = &ck.get(&format!("{bn}.running_var"), &[cout])?.data;
+    if let Some(i) = var.iter().position(|&v| v < 0.0) {
+        return Err(LoadError::NonFinite {
+            path: ck.path.clone(),
+            name: format!("{bn}.running_var"),
+            index: i,
+            value: var[i],
+        });
+    }
+    let (weight, bias) = fold_bn(w, gamma, beta, mean, var, oihw);
+    Ok(ConvLayer {
+        name: conv.to_owned(),
+        cin,
+        cout,
+        kh,
+        kw,
+        stride,
+        pad,
+        weight,
+        bias,
+    })
+}
+
+/// BatchNorm folding: `w'[o] = w[o] * s[o]`, `b'[o] = beta[o] - mean[o] * s[o]` with
+/// `s = gamma / sqrt(var + eps)`, computed in f64; the weights are transposed OIHW -> HWIO.
+pub fn fold_bn(
+    w_oihw: &[f32],
+    gamma: &[f32],
+    beta: &[f32],
+    mean: &[f32],
+    var: &[f32],
+    [cout, cin, kh, kw]: [usize; 4],
+) -> (Vec<f32>, Vec<f32>) {
+    let scale: Vec<f64> = (0..cout)
+        .map(|o| gamma[o] as f64 / (var[o] as f64 + BN_EPS as f64).sqrt())
+        .collect();
+    let bias = (0..cout)
+        .map(|o| (beta[o] as f64 - mean[o] as f64 * scale[o]) as f32)
+        .collect();
+    let mut hwio = vec![0f32; w_oihw.len()];
+    for o in 0..cout {
+        for i in 0..cin {
+            for y in 0..kh {
+                for x in 0..kw {
+                    let src = ((o * cin + i) * kh + y) * kw + x;
+                    let dst = ((y * kw + x) * cin + i) * cout + o;
+                    hwio[dst] = (w_oihw[src] as f64 * scale[o]) as f32;
+                }
+            }
+        }
+    }
+    (hwio, bias)
+}

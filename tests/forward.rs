@@ -1,0 +1,92 @@
+//! The ResNet-50 forward pass against PyTorch: stage by stage on the debug image (float64
+//! reference outputs from tests/fixtures/debug-layers.safetensors, made by
+//! ../shared/reference/make_fixtures.py --debug) and end to end on every ci fixture, one image at
+//! a time and batched.
+
+use shadercam_kernels::kernels::unpad_channels;
+use shadercam_kernels::GpuResNet;
+use shadercam_loader::ResNet;
+use shadercam_suite::{chw_to_hwc, default_weights, fixture, fixture_names, gpu, read_tensor, rel_l2};
+
+/// Relative L2 error allowed per stage (the bound; f32 vs PyTorch float64).
+const STAGE_REL_L2: f64 = 1e-4;
+/// Absolute logit error allowed end to end.
+const LOGIT_ABS: f32 = 1e-3;
+
+fn input_hwc(name: &str) -> Vec<f32> {
+    let (shape, x) = read_tensor(&fixture("reference.safetensors"), &format!("{name}.input"));
+    assert_eq!(shape, [3, 224, 224]);
+    chw_to_hwc(&x, 3, 224, 224)
+}
+
+#[test]
+fn every_stage_matches_pytorch_float64() {
+    let ctx = gpu();
+    let net = ResNet::load(&default_weights()).unwrap();
+    let mut gnet = GpuResNet::new(&ctx, &net).unwrap();
+    let dbg = fixture("debug-layers.safetensors");
+    let bytes = std::fs::read(&dbg).unwrap();
+    let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
+    let image = meta.metadata().as_ref().unwrap()["image"].clone();
+    let x = input_hwc(&image);
+    let mut report = Vec::new();
+    for stage in ["stem", "maxpool", "layer1.0", "layer1.2", "layer2.3", "layer3.5", "layer4.2", "avgpool", "fc"] {
+        let ref_name = match stage {
+            "layer1.2" => "layer1",
+            "layer2.3" => "layer2",
+            "layer3.5" => "layer3",
+            "layer4.2" => "layer4",
+            s => s,
+        };
+        let (shape, want_chw) = read_tensor(&dbg, ref_name);
+        let (got, [_, h, w, c4]) = gnet.forward_until(&ctx, &x, 1, (224, 224), stage).unwrap();
+        let c = shape[0];
+        let got = unpad_channels(&got, c);
+        assert!(c4 == c.next_multiple_of(4), "{stage}: channel count {c4} vs reference {c}");
+        let want = if shape.len() == 3 { chw_to_hwc(&want_chw, c, h, w) } else { want_chw };
+        let err = rel_l2(&got, &want);
+        report.push(format!("{ref_name}: {err:.2e}"));
+        assert!(err <= STAGE_REL_L2, "{ref_name} ({stage}): relative L2 error {err:.3e} > {STAGE_REL_L2:e}");
+    }
+    eprintln!("per-stage relative L2 errors: {}", report.join(", "));
+}
+
+#[test]
+fn logits_match_pytorch_one_at_a_time_and_batched() {
+    let ctx = gpu();
+    let net = ResNet::load(&default_weights()).unwrap();
+    let mut gnet = GpuResNet::new(&ctx, &net).unwrap();
+    let names = fixture_names();
+    let classes = net.num_classes();
+    let refs = fixture("reference.safetensors");
+    let mut all_inputs = Vec::new();
+    let mut all_want = Vec::new();
+    let mut worst = 0f32;
+    for name in &names {
+        let x = input_hwc(name);
+        let (_, want) = read_tensor(&refs, &format!("{name}.logits"));
+        let t = std::time::Instant::now();
+        let got = gnet.forward(&ctx, &x, 1, 224, 224).unwrap();
+        eprintln!("{name}: forward {:.0} ms", t.elapsed().as_secs_f64() * 1e3);
+        for (g, w) in got.iter().zip(&want) {
+            worst = worst.max((g - w).abs());
+            assert!((g - w).abs() <= LOGIT_ABS, "{name}: logits {got:?} vs PyTorch {want:?}");
+        }
+        assert_eq!(argmax(&got), argmax(&want), "{name}: top-1 differs");
+        all_inputs.extend(x);
+        all_want.push(got);
+    }
+    eprintln!("worst logit error vs PyTorch: {worst:.2e}");
+    let n = names.len();
+    let batched = gnet.forward(&ctx, &all_inputs, n, 224, 224).unwrap();
+    for (i, name) in names.iter().enumerate() {
+        let got = &batched[i * classes..(i + 1) * classes];
+        for (g, w) in got.iter().zip(&all_want[i]) {
+            assert!((g - w).abs() <= 1e-5, "{name}: batched logits {got:?} differ from single {:?}", all_want[i]);
+        }
+    }
+}
+
+fn argmax(v: &[f32]) -> usize {
+    v.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).unwrap().0
+}
