@@ -3,7 +3,7 @@
 //! of 4 or of the 64-wide tile, batch 1 and 3. Runs on whatever adapter `gpu()` finds
 //! (lavapipe in CI).
 
-use shadercam_kernels::kernels::{encode, pad_channels, unpad_channels, ConvShape, Kernels, CONV_RELU, CONV_RESIDUAL};
+use shadercam_kernels::kernels::{encode, pad_channels, unpad_channels, ConvShape, ConvVariant, Kernels, CONV_RELU, CONV_RESIDUAL};
 use shadercam_kernels::GpuContext;
 use shadercam_suite::{assert_close, gpu, Rng};
 
@@ -63,7 +63,7 @@ fn pad_hwio(w: &[f32], taps: usize, cin: usize, cout: usize) -> Vec<f32> {
 }
 
 #[allow(clippy::too_many_arguments)]
-fn check_conv(ctx: &GpuContext, k: &Kernels, n: usize, h: usize, w: usize, cin: usize, cout: usize, ks: usize, stride: usize, pad: usize, relu: bool, residual: bool, seed: u64) {
+fn check_conv(ctx: &GpuContext, k: &Kernels, variant: ConvVariant, n: usize, h: usize, w: usize, cin: usize, cout: usize, ks: usize, stride: usize, pad: usize, relu: bool, residual: bool, seed: u64) {
     let mut rng = Rng::new(seed);
     let x = rng.vec(n * h * w * cin);
     let wt = rng.vec(ks * ks * cin * cout);
@@ -79,11 +79,11 @@ fn check_conv(ctx: &GpuContext, k: &Kernels, n: usize, h: usize, w: usize, cin: 
     let rb = ctx.storage_from("r", &res.as_ref().map(|r| pad_channels(r, cout)).unwrap_or(vec![0.0; 4])).unwrap();
     let ob = ctx.storage("o", (n * oh * ow * cout.next_multiple_of(4) * 4) as u64).unwrap();
     let flags = if relu { CONV_RELU } else { 0 } | if residual { CONV_RESIDUAL } else { 0 };
-    let d = k.conv2d.dispatch(ctx, "conv test", &shape, flags, &xb, &wb, &bb, &rb, &ob).unwrap();
+    let d = k.conv2d.dispatch_variant(ctx, variant, "conv test", &shape, flags, &xb, &wb, &bb, &rb, &ob).unwrap();
     let got = ctx.submit_and_read(encode(ctx, &[&d]), &[(&ob, ob.size())]).unwrap().remove(0);
     let got = unpad_channels(&got[..n * oh * ow * cout.next_multiple_of(4)], cout);
     assert_close(
-        &format!("conv n{n} {h}x{w} cin{cin} cout{cout} k{ks} s{stride} p{pad} relu{relu} res{residual}"),
+        &format!("conv {variant:?} n{n} {h}x{w} cin{cin} cout{cout} k{ks} s{stride} p{pad} relu{relu} res{residual}"),
         &got,
         &want,
         REL,
@@ -91,6 +91,8 @@ fn check_conv(ctx: &GpuContext, k: &Kernels, n: usize, h: usize, w: usize, cin: 
     );
 }
 
+/// Every conv variant runs on every adapter here (the network picks one per adapter type), so
+/// lavapipe in CI checks the GPU kernel too.
 #[test]
 fn conv2d_matches_cpu_on_every_resnet_geometry_and_edge_shapes() {
     let ctx = gpu();
@@ -107,9 +109,16 @@ fn conv2d_matches_cpu_on_every_resnet_geometry_and_edge_shapes() {
         (1, 5, 3, 130, 66, 3, 2, 1, false, true),   // K not a multiple of 16, cout past one tile
         (2, 11, 10, 1, 1, 3, 1, 1, true, false),    // one channel in and out
         (1, 2, 70, 4, 4, 1, 1, 0, false, false),    // M (140) not a multiple of the 64-pixel tile
+        // Direct kernel (4 pixels x 16 channels per invocation, 64 per workgroup):
+        (1, 15, 15, 32, 84, 3, 1, 1, true, true),   // M = 225 (not /4), cout4 = 21 (not /4), 6 workgroups
+        (3, 7, 7, 40, 36, 1, 1, 0, true, false),    // batch 3, M = 147: pixel groups span images
+        (1, 7, 7, 2048, 20, 1, 1, 0, false, false), // layer4-like: long K, M = 49
+        (3, 14, 14, 24, 16, 3, 2, 1, true, true),   // stride 2, batch 3, even input
     ];
-    for (i, &(n, h, w, cin, cout, ks, s, p, relu, res)) in cases.iter().enumerate() {
-        check_conv(&ctx, &k, n, h, w, cin, cout, ks, s, p, relu, res, 100 + i as u64);
+    for variant in ConvVariant::ALL {
+        for (i, &(n, h, w, cin, cout, ks, s, p, relu, res)) in cases.iter().enumerate() {
+            check_conv(&ctx, &k, variant, n, h, w, cin, cout, ks, s, p, relu, res, 100 + i as u64);
+        }
     }
 }
 

@@ -1,1 +1,116 @@
-//! placeholder
+//! The CAM stage: class activation maps computed on the GPU from the layer4 maps that
+//! `shadercam-kernels` leaves there, plus [`Explainer`], which runs image tensor → network →
+//! map → overlay in one submit.
+//!
+//! `CAM_c(x, y) = Σ_k w^c_k · f_k(x, y)` (Zhou et al., "Learning Deep Features for
+//! Discriminative Localization", CVPR 2016). For a network that ends in global average pooling
+//! and one linear layer, Grad-CAM (Selvaraju et al. 2017) is this map divided by `h·w`, and the
+//! other gradient methods of pytorch-grad-cam have closed forms too: docs/cam-math.md derives
+//! each one and points at the shader line that computes it.
+
+pub mod explain;
+pub mod post;
+pub mod shaders;
+pub mod stage;
+
+pub use explain::{ExplainOptions, Explainer, Explanation, OriginalView};
+pub use stage::CamStage;
+
+use shadercam_kernels::GpuError;
+
+/// The CAM variants, with pytorch-grad-cam's names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Method {
+    /// The raw class activation map (signed; min-max scaled, no ReLU).
+    Cam,
+    GradCam,
+    HiResCam,
+    XGradCam,
+    GradCamPlusPlus,
+    LayerCam,
+    EigenCam,
+    ScoreCam,
+}
+
+impl Method {
+    pub const ALL: [Method; 8] = [
+        Method::Cam,
+        Method::GradCam,
+        Method::HiResCam,
+        Method::XGradCam,
+        Method::GradCamPlusPlus,
+        Method::LayerCam,
+        Method::EigenCam,
+        Method::ScoreCam,
+    ];
+
+    /// The CLI name (`--method`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Method::Cam => "cam",
+            Method::GradCam => "gradcam",
+            Method::HiResCam => "hirescam",
+            Method::XGradCam => "xgradcam",
+            Method::GradCamPlusPlus => "gradcam++",
+            Method::LayerCam => "layercam",
+            Method::EigenCam => "eigencam",
+            Method::ScoreCam => "scorecam",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        let s = s.to_ascii_lowercase().replace(['-', '_'], "");
+        Self::ALL.into_iter().find(|m| m.name().replace('-', "") == s || (s == "gradcampp" && *m == Method::GradCamPlusPlus))
+    }
+
+    /// The `method` code of shaders/cam_weights.wgsl (closed-form gradient methods only).
+    pub(crate) fn weight_code(self) -> u32 {
+        match self {
+            Method::Cam => 0,
+            Method::GradCam => 1,
+            Method::HiResCam => 2,
+            Method::XGradCam => 3,
+            Method::GradCamPlusPlus => 4,
+            Method::LayerCam => 5,
+            Method::EigenCam | Method::ScoreCam => u32::MAX,
+        }
+    }
+
+    /// pytorch-grad-cam applies ReLU before scaling for every method; the raw CAM keeps its sign.
+    pub(crate) fn relu(self) -> bool {
+        self != Method::Cam
+    }
+}
+
+impl std::fmt::Display for Method {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Which classes to explain.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Targets {
+    /// The `k` highest-scoring classes of each image, best first (top-1 by default).
+    TopK(usize),
+    /// The same classes for every image.
+    Fixed(Vec<usize>),
+}
+
+impl Targets {
+    pub fn count(&self) -> usize {
+        match self {
+            Targets::TopK(k) => *k,
+            Targets::Fixed(v) => v.len(),
+        }
+    }
+}
+
+/// Failures of the CAM stage.
+#[derive(Debug, thiserror::Error)]
+pub enum CamError {
+    #[error(transparent)]
+    Gpu(#[from] GpuError),
+    #[error("{0}")]
+    Options(String),
+}

@@ -67,7 +67,7 @@ impl Dispatch {
     }
 }
 
-/// Uniform block of `shaders/conv2d.wgsl` (same fields, same order).
+/// Uniform block of `shaders/conv2d.wgsl` and `shaders/conv2d_direct.wgsl` (same fields, same order).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
 pub struct ConvParams {
@@ -118,24 +118,63 @@ impl ConvShape {
     }
 }
 
-/// `shaders/conv2d.wgsl`: implicit-GEMM convolution + folded BN + residual + ReLU.
+/// Which convolution kernel runs a layer. Both compute the same thing (see
+/// `shaders/conv2d.wgsl` for the formula) from the same buffers and uniform block.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConvVariant {
+    /// `shaders/conv2d.wgsl`: 64x64 output tiles staged through workgroup memory, 256
+    /// invocations of 4 pixels x 4 channels each. For GPUs.
+    Tiled,
+    /// `shaders/conv2d_direct.wgsl`: no workgroup memory, 64 invocations of
+    /// [`DIRECT_PIXELS`] pixels x [`DIRECT_CHANNELS`] channels each, loading straight from
+    /// storage. For CPU adapters (lavapipe), where it is faster.
+    Direct,
+}
+
+impl ConvVariant {
+    pub const ALL: [ConvVariant; 2] = [ConvVariant::Tiled, ConvVariant::Direct];
+
+    /// Output pixels (GEMM rows) covered by one unit of `tiles_m`.
+    fn rows_per_tile(self) -> usize {
+        match self {
+            ConvVariant::Tiled => 64,
+            ConvVariant::Direct => DIRECT_PIXELS,
+        }
+    }
+}
+
+/// Pixels per invocation of `conv2d_direct.wgsl` (its `R`).
+pub const DIRECT_PIXELS: usize = 4;
+/// Output channels per invocation of `conv2d_direct.wgsl` (4 x its `C4`).
+pub const DIRECT_CHANNELS: usize = 16;
+
+/// Fused convolution + folded BN + residual + ReLU, NHWC4 activations and HWIO weights
+/// `[kh*kw*cin4, cout4]`. Owns one pipeline per [`ConvVariant`] and picks one per adapter.
 pub struct Conv2d {
-    pub pipeline: wgpu::ComputePipeline,
+    pub tiled: wgpu::ComputePipeline,
+    pub direct: wgpu::ComputePipeline,
+    /// The variant [`Conv2d::dispatch`] uses: `Direct` on CPU adapters, `Tiled` elsewhere.
+    pub preferred: ConvVariant,
 }
 
 pub const CONV_RELU: u32 = 1;
 pub const CONV_RESIDUAL: u32 = 2;
-const CONV_TILE_M: usize = 64;
 const CONV_TILE_N: usize = 64;
 
 impl Conv2d {
     pub fn new(ctx: &GpuContext) -> Result<Self, GpuError> {
+        let preferred = match ctx.info.device_type {
+            wgpu::DeviceType::Cpu => ConvVariant::Direct,
+            _ => ConvVariant::Tiled,
+        };
         Ok(Self {
-            pipeline: compute_pipeline(ctx, "conv2d", shaders::CONV2D)?,
+            tiled: compute_pipeline(ctx, "conv2d", shaders::CONV2D)?,
+            direct: compute_pipeline(ctx, "conv2d_direct", shaders::CONV2D_DIRECT)?,
+            preferred,
         })
     }
 
-    pub fn params(&self, s: &ConvShape, flags: u32) -> ConvParams {
+    pub fn params(&self, variant: ConvVariant, s: &ConvShape, flags: u32) -> ConvParams {
         let (oh, ow) = s.out_hw();
         let m = s.batch * oh * ow;
         ConvParams {
@@ -153,11 +192,12 @@ impl Conv2d {
             flags,
             m: m as u32,
             k4: (s.kh * s.kw * s.cin / 4) as u32,
-            tiles_m: m.div_ceil(CONV_TILE_M) as u32,
+            tiles_m: m.div_ceil(variant.rows_per_tile()) as u32,
             _pad: 0,
         }
     }
 
+    /// Dispatch with this adapter's [`Conv2d::preferred`] variant.
     /// Buffers: input, weight, bias, residual (any buffer when unused), output.
     #[allow(clippy::too_many_arguments)]
     pub fn dispatch(
@@ -172,16 +212,44 @@ impl Conv2d {
         residual: &wgpu::Buffer,
         output: &wgpu::Buffer,
     ) -> Result<Dispatch, GpuError> {
+        self.dispatch_variant(ctx, self.preferred, label, s, flags, input, weight, bias, residual, output)
+    }
+
+    /// Dispatch with an explicit variant (tests and benches run every variant on any adapter).
+    #[allow(clippy::too_many_arguments)]
+    pub fn dispatch_variant(
+        &self,
+        ctx: &GpuContext,
+        variant: ConvVariant,
+        label: &str,
+        s: &ConvShape,
+        flags: u32,
+        input: &wgpu::Buffer,
+        weight: &wgpu::Buffer,
+        bias: &wgpu::Buffer,
+        residual: &wgpu::Buffer,
+        output: &wgpu::Buffer,
+    ) -> Result<Dispatch, GpuError> {
         assert!(s.cin % 4 == 0 && s.cout % 4 == 0, "conv2d expects NHWC4 (channels padded to 4)");
-        let p = self.params(s, flags);
+        let p = self.params(variant, s, flags);
         let ubuf = ctx.uniform(label, &p)?;
-        let bind_group = bind(ctx, &self.pipeline, label, &[&ubuf, input, weight, bias, residual, output])?;
-        let (x, y) = grid(p.tiles_m, ctx.limits.max_compute_workgroups_per_dimension);
+        let max_dim = ctx.limits.max_compute_workgroups_per_dimension;
+        let (pipeline, workgroups) = match variant {
+            ConvVariant::Tiled => {
+                let (x, y) = grid(p.tiles_m, max_dim);
+                (&self.tiled, (x, y, s.cout.div_ceil(CONV_TILE_N) as u32))
+            }
+            ConvVariant::Direct => {
+                let items = p.tiles_m as usize * s.cout.div_ceil(DIRECT_CHANNELS);
+                (&self.direct, linear_grid(ctx, items, 64))
+            }
+        };
+        let bind_group = bind(ctx, pipeline, label, &[&ubuf, input, weight, bias, residual, output])?;
         Ok(Dispatch {
             label: label.to_owned(),
-            pipeline: self.pipeline.clone(),
+            pipeline: pipeline.clone(),
             bind_group,
-            workgroups: (x, y, s.cout.div_ceil(CONV_TILE_N) as u32),
+            workgroups,
         })
     }
 }

@@ -190,6 +190,11 @@ impl GpuResNet {
         })
     }
 
+    /// `fc.weight` on the GPU, row-major `[classes, num_features]`: the CAM weights `w^c_k`.
+    pub fn fc_weight(&self) -> &wgpu::Buffer {
+        &self.fc_weight
+    }
+
     /// The largest activation of one image, in bytes, for an `h`x`w` input.
     pub fn bytes_per_image(&self, h: usize, w: usize) -> u64 {
         let s = self.stem.shape(1, h, w);

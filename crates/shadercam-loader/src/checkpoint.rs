@@ -27,15 +27,94 @@ pub struct Checkpoint {
     pub metadata: HashMap<String, String>,
 }
 
+/// The file name of a sharded checkpoint's index (Hugging Face's convention).
+pub const SHARD_INDEX: &str = "model.safetensors.index.json";
+
 impl Checkpoint {
     /// Reads and converts every tensor. `num_batches_tracked` counters (integers in PyTorch
     /// checkpoints, meaningless for inference) are skipped; any other non-float tensor is an error.
+    ///
+    /// `path` may be a `.safetensors` file, a sharded checkpoint's index
+    /// (`model.safetensors.index.json`, see [`Checkpoint::open_sharded`]), or a directory holding
+    /// either (a Hugging Face download): the index if there is one, else `model.safetensors`,
+    /// else the only `.safetensors` file in it.
     pub fn open(path: &Path) -> Result<Self, LoadError> {
+        if path.is_dir() {
+            return Self::open(&resolve_dir(path)?);
+        }
+        if path.extension().is_some_and(|e| e == "json") {
+            return Self::open_sharded(path);
+        }
         let bytes = std::fs::read(path).map_err(|source| LoadError::Io {
             path: path.to_owned(),
             source,
         })?;
         Self::from_bytes(path, &bytes)
+    }
+
+    /// Reads a sharded checkpoint: an index JSON whose `weight_map` maps each tensor name to a
+    /// shard file (relative to the index), as `transformers`' `save_pretrained` writes it.
+    /// Metadata is the first shard's `__metadata__` overlaid with the index's `metadata` (string
+    /// values as they are, other JSON values as their JSON text). Errors name the index, or the
+    /// shard a bad tensor is in; [`Checkpoint::path`] is the index.
+    pub fn open_sharded(index: &Path) -> Result<Self, LoadError> {
+        let bad = |reason: String| LoadError::Format {
+            path: index.to_owned(),
+            reason,
+        };
+        let text = std::fs::read_to_string(index).map_err(|source| LoadError::Io {
+            path: index.to_owned(),
+            source,
+        })?;
+        let json: serde_json::Value =
+            serde_json::from_str(&text).map_err(|e| bad(format!("not a shard index: invalid JSON ({e})")))?;
+        let map = json
+            .get("weight_map")
+            .and_then(|m| m.as_object())
+            .ok_or_else(|| bad("not a shard index: no `weight_map` object (tensor name -> shard file)".into()))?;
+        let mut shards: Vec<&str> = Vec::new();
+        for (name, file) in map {
+            let file = file
+                .as_str()
+                .ok_or_else(|| bad(format!("`weight_map` entry for `{name}` is {file}, not a file name")))?;
+            if !shards.contains(&file) {
+                shards.push(file);
+            }
+        }
+        if shards.is_empty() {
+            return Err(bad("`weight_map` is empty".into()));
+        }
+        shards.sort_unstable();
+        let dir = index.parent().unwrap_or(Path::new("."));
+        let mut tensors = BTreeMap::new();
+        let mut metadata = HashMap::new();
+        for (i, shard) in shards.iter().enumerate() {
+            let part = Self::open(&dir.join(shard))?;
+            if i == 0 {
+                metadata = part.metadata;
+            }
+            for (name, t) in part.tensors {
+                if tensors.insert(name.clone(), t).is_some() {
+                    return Err(bad(format!("tensor `{name}` is stored in more than one shard")));
+                }
+            }
+        }
+        for (name, file) in map {
+            if !name.ends_with("num_batches_tracked") && !tensors.contains_key(name) {
+                return Err(bad(format!("`weight_map` puts `{name}` in {file}, which has no such tensor")));
+            }
+        }
+        if let Some(meta) = json.get("metadata").and_then(|m| m.as_object()) {
+            for (k, v) in meta {
+                let v = v.as_str().map_or_else(|| v.to_string(), str::to_owned);
+                metadata.insert(k.clone(), v);
+            }
+        }
+        Ok(Self {
+            path: index.to_owned(),
+            tensors,
+            metadata,
+        })
     }
 
     /// Same as [`Checkpoint::open`] on bytes already in memory; `path` is used in messages.
@@ -92,9 +171,39 @@ impl Checkpoint {
         Ok(t)
     }
 
-    /// The shape of `name`, or a `Missing` error mentioning `what` is needed.
+    /// The shape of `name`, if the checkpoint holds it.
     pub fn shape_of(&self, name: &str) -> Option<&[usize]> {
         self.tensors.get(name).map(|t| t.shape.as_slice())
+    }
+}
+
+/// The checkpoint inside a directory: the shard index, `model.safetensors`, or the only
+/// `.safetensors` file.
+fn resolve_dir(dir: &Path) -> Result<PathBuf, LoadError> {
+    for name in [SHARD_INDEX, "model.safetensors"] {
+        if dir.join(name).is_file() {
+            return Ok(dir.join(name));
+        }
+    }
+    let entries = std::fs::read_dir(dir).map_err(|source| LoadError::Io {
+        path: dir.to_owned(),
+        source,
+    })?;
+    let mut found: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "safetensors"))
+        .collect();
+    found.sort();
+    match found.len() {
+        1 => Ok(found.remove(0)),
+        n => Err(LoadError::Format {
+            path: dir.to_owned(),
+            reason: format!(
+                "directory has {} `.safetensors` files ({found:?}) and no {SHARD_INDEX} or model.safetensors; \
+                 pass the checkpoint file itself",
+                if n == 0 { "no".to_string() } else { n.to_string() }
+            ),
+        }),
     }
 }
 

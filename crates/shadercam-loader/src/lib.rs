@@ -4,16 +4,18 @@
 //! No GPU code lives here: the output, [`ResNet`], is plain CPU data (weights already in the
 //! layout the WGSL kernels read) that `shadercam-kernels` uploads once.
 //!
-//! Tensor names are torchvision's (`conv1.weight`, `bn1.*`, `layerL.B.convN.weight`,
+//! Tensor names may be torchvision's (`conv1.weight`, `bn1.*`, `layerL.B.convN.weight`,
 //! `layerL.B.bnN.*`, `layerL.0.downsample.{0,1}.*`, `fc.*`), which timm's `resnet*` checkpoints
-//! share. BatchNorm folding follows He et al. / candle's `absorb_bn`:
+//! share, or Hugging Face transformers' (`microsoft/resnet-50`); see [`Naming`]. A checkpoint may
+//! be one file or shards with a `model.safetensors.index.json`. The family covers ResNet-18/34
+//! (basic blocks), -50/101/152 and wide_resnet50_2/101_2 (bottlenecks). BatchNorm folding follows He et al. / candle's `absorb_bn`:
 //! `w' = w * gamma / sqrt(var + eps)`, `b' = beta - mean * gamma / sqrt(var + eps)`.
 
 mod checkpoint;
 mod resnet;
 
-pub use checkpoint::{Checkpoint, Tensor};
-pub use resnet::{Block, ConvLayer, PreprocessMeta, ResNet, Stage};
+pub use checkpoint::{Checkpoint, SHARD_INDEX, Tensor};
+pub use resnet::{fold_bn, Block, ConvLayer, Naming, PreprocessMeta, ResNet, Stage};
 
 use std::path::PathBuf;
 
@@ -55,6 +57,13 @@ pub enum LoadError {
     },
     #[error("{path}: tensor `{name}` contains a non-finite value ({value}) at flat index {index}")]
     NonFinite {
+        path: PathBuf,
+        name: String,
+        index: usize,
+        value: f32,
+    },
+    #[error("{path}: BatchNorm `{name}` has a negative variance ({value}) at flat index {index}")]
+    NegativeVariance {
         path: PathBuf,
         name: String,
         index: usize,

@@ -1,7 +1,9 @@
 //! The ResNet family as plain data: every convolution with its BatchNorm folded in, weights in
 //! the layout the WGSL kernels read, plus the classifier and the checkpoint's metadata.
 
-use crate::{default_class_names, BN_EPS, Checkpoint, LoadError};
+use crate::{default_class_names, BN_EPS, Checkpoint, LoadError, Tensor};
+use std::cell::RefCell;
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 /// One convolution with its BatchNorm folded in.
@@ -64,6 +66,9 @@ impl Default for PreprocessMeta {
 pub struct ResNet {
     /// e.g. `resnet50`, derived from the block type and counts.
     pub arch: String,
+    /// The tensor-naming scheme the checkpoint used.
+    pub naming: Naming,
+    /// The file (or shard index) it was read from.
     pub source: PathBuf,
     /// conv1 + bn1 (7x7, stride 2, pad 3), followed by ReLU and a 3x3/2 max-pool.
     pub stem: ConvLayer,
@@ -78,7 +83,8 @@ pub struct ResNet {
 }
 
 impl ResNet {
-    /// Reads, validates and folds a checkpoint file.
+    /// Reads, validates and folds a checkpoint: a `.safetensors` file, a sharded checkpoint's
+    /// `model.safetensors.index.json`, or a directory holding either (see [`Checkpoint::open`]).
     pub fn load(path: &Path) -> Result<Self, LoadError> {
         Self::from_checkpoint(&Checkpoint::open(path)?)
     }
@@ -87,42 +93,45 @@ impl ResNet {
         self.fc_bias.len()
     }
 
-    /// Detects depth and block type from the tensor names, checks every expected tensor's
-    /// shape, and folds BatchNorm.
+    /// Detects the naming scheme, depth and block type from the tensor names, checks every
+    /// expected tensor's shape, folds BatchNorm, and refuses tensors a plain ResNet has no
+    /// place for (an SE block, a ResNet-D stem, ...), which would otherwise be silently ignored.
     pub fn from_checkpoint(ck: &Checkpoint) -> Result<Self, LoadError> {
+        let naming = Naming::detect(ck)?;
+        let names = Names::new(ck, naming.clone());
         let arch_err = |reason: String| LoadError::Architecture {
             path: ck.path.clone(),
             reason,
         };
-        if ck.shape_of("conv1.weight").is_none() || ck.shape_of("layer1.0.conv1.weight").is_none() {
-            let some: Vec<&str> = ck.tensors.keys().take(5).map(String::as_str).collect();
-            return Err(arch_err(format!(
-                "expected torchvision/timm names such as `conv1.weight` and `layer1.0.conv1.weight`; found {some:?}"
-            )));
-        }
-        let bottleneck = ck.shape_of("layer1.0.conv3.weight").is_some();
+        let bottleneck = names.shape_of("layer1.0.conv3.weight").is_some();
         let expansion = if bottleneck { 4 } else { 1 };
         let mut counts = Vec::new();
         for l in 1..=4 {
             let n = (0..)
-                .take_while(|b| ck.shape_of(&format!("layer{l}.{b}.conv1.weight")).is_some())
+                .take_while(|b| names.shape_of(&format!("layer{l}.{b}.conv1.weight")).is_some())
                 .count();
             if n == 0 {
-                return Err(arch_err(format!("no blocks found for `layer{l}` (looked for `layer{l}.0.conv1.weight`)")));
+                return Err(arch_err(format!(
+                    "no blocks found for `layer{l}` (looked for `{}`)",
+                    names.file_name(&format!("layer{l}.0.conv1.weight"))
+                )));
             }
             counts.push(n);
         }
         // Inner width of layer1's bottleneck: 64 for resnet50, 128 for wide_resnet50_2.
         let width1 = if bottleneck {
-            ck.shape_of("layer1.0.conv1.weight").map_or(64, |s| s[0])
+            names.shape_of("layer1.0.conv1.weight").map_or(64, |s| s[0])
         } else {
             64
         };
         if width1 % 64 != 0 || width1 == 0 {
-            return Err(arch_err(format!("layer1.0.conv1 has {width1} output channels; expected a multiple of 64")));
+            return Err(arch_err(format!(
+                "`{}` has {width1} output channels; expected a multiple of 64",
+                names.file_name("layer1.0.conv1.weight")
+            )));
         }
 
-        let stem = conv_bn(ck, "conv1", "bn1", [64, 3, 7, 7], 2, 3)?;
+        let stem = conv_bn(&names, "conv1", "bn1", [64, 3, 7, 7], 2, 3)?;
         let mut stages = Vec::new();
         let mut cin = 64;
         for (s, &count) in counts.iter().enumerate() {
@@ -135,20 +144,21 @@ impl ResNet {
                 let p = format!("layer{}.{b}", s + 1);
                 let convs = if bottleneck {
                     vec![
-                        conv_bn(ck, &format!("{p}.conv1"), &format!("{p}.bn1"), [width, cin, 1, 1], 1, 0)?,
-                        // torchvision v1.5: the stride sits on the 3x3.
-                        conv_bn(ck, &format!("{p}.conv2"), &format!("{p}.bn2"), [width, width, 3, 3], stride, 1)?,
-                        conv_bn(ck, &format!("{p}.conv3"), &format!("{p}.bn3"), [cout, width, 1, 1], 1, 0)?,
+                        conv_bn(&names, &format!("{p}.conv1"), &format!("{p}.bn1"), [width, cin, 1, 1], 1, 0)?,
+                        // torchvision v1.5 (and transformers with its default
+                        // `downsample_in_bottleneck=False`): the stride sits on the 3x3.
+                        conv_bn(&names, &format!("{p}.conv2"), &format!("{p}.bn2"), [width, width, 3, 3], stride, 1)?,
+                        conv_bn(&names, &format!("{p}.conv3"), &format!("{p}.bn3"), [cout, width, 1, 1], 1, 0)?,
                     ]
                 } else {
                     vec![
-                        conv_bn(ck, &format!("{p}.conv1"), &format!("{p}.bn1"), [cout, cin, 3, 3], stride, 1)?,
-                        conv_bn(ck, &format!("{p}.conv2"), &format!("{p}.bn2"), [cout, cout, 3, 3], 1, 1)?,
+                        conv_bn(&names, &format!("{p}.conv1"), &format!("{p}.bn1"), [cout, cin, 3, 3], stride, 1)?,
+                        conv_bn(&names, &format!("{p}.conv2"), &format!("{p}.bn2"), [cout, cout, 3, 3], 1, 1)?,
                     ]
                 };
                 let downsample = if stride != 1 || cin != cout {
                     Some(conv_bn(
-                        ck,
+                        &names,
                         &format!("{p}.downsample.0"),
                         &format!("{p}.downsample.1"),
                         [cout, cin, 1, 1],
@@ -164,12 +174,13 @@ impl ResNet {
             stages.push(Stage { blocks });
         }
         let num_features = cin;
-        let classes_n = ck.shape_of("fc.weight").map_or(0, |s| s[0]);
+        let classes_n = names.shape_of("fc.weight").map_or(0, |s| s[0]);
         if classes_n == 0 {
-            ck.get("fc.weight", &[1000, num_features])?;
+            names.get("fc.weight", &[1000, num_features])?;
         }
-        let fc_weight = ck.get("fc.weight", &[classes_n, num_features])?.data.clone();
-        let fc_bias = ck.get("fc.bias", &[classes_n])?.data.clone();
+        let fc_weight = names.get("fc.weight", &[classes_n, num_features])?.data.clone();
+        let fc_bias = names.get("fc.bias", &[classes_n])?.data.clone();
+        names.check_all_used()?;
 
         let classes = match ck.metadata.get("classes") {
             Some(json) => {
@@ -182,7 +193,7 @@ impl ResNet {
                     return Err(LoadError::Metadata {
                         path: ck.path.clone(),
                         key: "classes".into(),
-                        reason: format!("lists {} names but fc.weight has {classes_n} rows", names.len()),
+                        reason: format!("lists {} names but the classifier has {classes_n} rows", names.len()),
                     });
                 }
                 names
@@ -205,6 +216,7 @@ impl ResNet {
         };
         Ok(Self {
             arch,
+            naming,
             source: ck.path.clone(),
             stem,
             stages,
@@ -213,6 +225,161 @@ impl ResNet {
             fc_bias,
             classes,
             preprocess,
+        })
+    }
+}
+
+/// A checkpoint's tensor-naming convention. The loader asks for torchvision names
+/// (`layer3.4.conv2.weight`); [`Naming::file_name`] translates them into the file's names, so
+/// every shape check and error message is shared by all schemes and names what the file holds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Naming {
+    /// torchvision's `resnet*` / `wide_resnet*` and timm's `resnet*` checkpoints: `conv1.weight`,
+    /// `bn1.*`, `layerL.B.convN.weight`, `layerL.B.bnN.*`, `layerL.0.downsample.{0,1}.*`, `fc.*`,
+    /// every name preceded by `prefix` (empty, or e.g. `module.` for a DataParallel state dict).
+    Torchvision { prefix: String },
+    /// Hugging Face transformers' `ResNetForImageClassification` (`microsoft/resnet-50`):
+    /// `resnet.embedder.embedder.*`, `resnet.encoder.stages.S.layers.L.{layer.J,shortcut}.*`,
+    /// `classifier.1.*`.
+    HuggingFace,
+}
+
+/// The schemes [`Naming::detect`] recognises, for error messages.
+const KNOWN_SCHEMES: &str = "torchvision/timm (`conv1.weight`, `layer1.0.conv1.weight`, ..., `fc.weight`) and \
+     Hugging Face transformers ResNetForImageClassification (`resnet.embedder.embedder.convolution.weight`, \
+     `resnet.encoder.stages.0.layers.0.layer.0.convolution.weight`, ..., `classifier.1.weight`)";
+
+impl Naming {
+    /// Recognises the scheme from the tensor names.
+    pub fn detect(ck: &Checkpoint) -> Result<Self, LoadError> {
+        const TV_PROBE: &str = "layer1.0.conv1.weight";
+        if let Some(name) = ck.tensors.keys().find(|k| k.ends_with(TV_PROBE)) {
+            let prefix = &name[..name.len() - TV_PROBE.len()];
+            if prefix.is_empty() || prefix.ends_with('.') {
+                return Ok(Self::Torchvision {
+                    prefix: prefix.to_owned(),
+                });
+            }
+        }
+        if ck.tensors.contains_key("resnet.embedder.embedder.convolution.weight") {
+            return Ok(Self::HuggingFace);
+        }
+        let mut some: Vec<&str> = ck.tensors.keys().take(6).map(String::as_str).collect();
+        if ck.tensors.len() > some.len() {
+            some.push("...");
+        }
+        Err(LoadError::Architecture {
+            path: ck.path.clone(),
+            reason: format!(
+                "unknown tensor naming scheme; found {} tensors named {some:?}; known schemes: {KNOWN_SCHEMES}",
+                ck.tensors.len()
+            ),
+        })
+    }
+
+    /// A short name for messages: `torchvision`, `huggingface`.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Self::Torchvision { .. } => "torchvision",
+            Self::HuggingFace => "huggingface",
+        }
+    }
+
+    /// The file's name for the torchvision tensor name `tv`.
+    ///
+    /// The Hugging Face translation table (`S`, `B`, `J` count from 0 in transformers, so
+    /// torchvision's `layerL` is stage `L-1` and its `convN`/`bnN` is layer `N-1`):
+    ///
+    /// | torchvision                  | transformers                                              |
+    /// |------------------------------|-----------------------------------------------------------|
+    /// | `conv1.weight`               | `resnet.embedder.embedder.convolution.weight`             |
+    /// | `bn1.P`                      | `resnet.embedder.embedder.normalization.P`                |
+    /// | `layerL.B.convN.weight`      | `resnet.encoder.stages.L-1.layers.B.layer.N-1.convolution.weight` |
+    /// | `layerL.B.bnN.P`             | `resnet.encoder.stages.L-1.layers.B.layer.N-1.normalization.P`    |
+    /// | `layerL.B.downsample.0.weight` | `resnet.encoder.stages.L-1.layers.B.shortcut.convolution.weight` |
+    /// | `layerL.B.downsample.1.P`    | `resnet.encoder.stages.L-1.layers.B.shortcut.normalization.P`     |
+    /// | `fc.P`                       | `classifier.1.P`                                          |
+    ///
+    /// The layer structure is the same: transformers' `ResNetBottleNeckLayer` puts the stride on
+    /// the 3x3 (its `downsample_in_bottleneck` defaults to false), its first stage does not
+    /// downsample (`downsample_in_first_stage` false), and a shortcut projection exists exactly
+    /// where torchvision has a `downsample`.
+    pub fn file_name(&self, tv: &str) -> String {
+        match self {
+            Self::Torchvision { prefix } => format!("{prefix}{tv}"),
+            Self::HuggingFace => hf_name(tv).unwrap_or_else(|| tv.to_owned()),
+        }
+    }
+}
+
+/// The table in [`Naming::file_name`]; `None` for a name outside it.
+fn hf_name(tv: &str) -> Option<String> {
+    let parts: Vec<&str> = tv.split('.').collect();
+    let index = |s: &str, head: &str| -> Option<usize> { s.strip_prefix(head)?.parse::<usize>().ok()?.checked_sub(1) };
+    let block = |layer: &str, b: &str| -> Option<String> {
+        Some(format!("resnet.encoder.stages.{}.layers.{b}", index(layer, "layer")?))
+    };
+    Some(match parts.as_slice() {
+        ["conv1", p] => format!("resnet.embedder.embedder.convolution.{p}"),
+        ["bn1", p] => format!("resnet.embedder.embedder.normalization.{p}"),
+        ["fc", p] => format!("classifier.1.{p}"),
+        [l, b, "downsample", "0", p] => format!("{}.shortcut.convolution.{p}", block(l, b)?),
+        [l, b, "downsample", "1", p] => format!("{}.shortcut.normalization.{p}", block(l, b)?),
+        [l, b, m, p] if m.starts_with("conv") => format!("{}.layer.{}.convolution.{p}", block(l, b)?, index(m, "conv")?),
+        [l, b, m, p] if m.starts_with("bn") => format!("{}.layer.{}.normalization.{p}", block(l, b)?, index(m, "bn")?),
+        _ => return None,
+    })
+}
+
+/// A checkpoint seen through its naming scheme, remembering which tensors were read.
+struct Names<'a> {
+    ck: &'a Checkpoint,
+    naming: Naming,
+    used: RefCell<BTreeSet<String>>,
+}
+
+impl<'a> Names<'a> {
+    fn new(ck: &'a Checkpoint, naming: Naming) -> Self {
+        Self {
+            ck,
+            naming,
+            used: RefCell::new(BTreeSet::new()),
+        }
+    }
+
+    fn file_name(&self, tv: &str) -> String {
+        self.naming.file_name(tv)
+    }
+
+    fn shape_of(&self, tv: &str) -> Option<&'a [usize]> {
+        self.ck.shape_of(&self.file_name(tv))
+    }
+
+    /// [`Checkpoint::get`] under the file's name for `tv`.
+    fn get(&self, tv: &str, expected: &[usize]) -> Result<&'a Tensor, LoadError> {
+        let name = self.file_name(tv);
+        let t = self.ck.get(&name, expected)?;
+        self.used.borrow_mut().insert(name);
+        Ok(t)
+    }
+
+    /// Errors if the file holds tensors the network did not read.
+    fn check_all_used(&self) -> Result<(), LoadError> {
+        let used = self.used.borrow();
+        let extra: Vec<&String> = self.ck.tensors.keys().filter(|k| !used.contains(*k)).collect();
+        if extra.is_empty() {
+            return Ok(());
+        }
+        let shown: Vec<&String> = extra.iter().take(5).copied().collect();
+        Err(LoadError::Architecture {
+            path: self.ck.path.clone(),
+            reason: format!(
+                "{} tensor(s) have no place in a plain {} ResNet: {shown:?}{}; variants such as SE-ResNet, \
+                 ResNet-D or ResNeXt are not supported",
+                extra.len(),
+                self.naming.label(),
+                if extra.len() > shown.len() { " ..." } else { "" }
+            ),
         })
     }
 }
@@ -250,10 +417,11 @@ fn parse_preprocess(json: &str) -> Result<PreprocessMeta, String> {
     Ok(p)
 }
 
-/// Loads `{conv}.weight` (OIHW) and `{bn}.{weight,bias,running_mean,running_var}`, folds the
-/// BatchNorm in, and returns the convolution with HWIO weights.
+/// Loads `{conv}.weight` (OIHW) and `{bn}.{weight,bias,running_mean,running_var}` (torchvision
+/// names, translated to the file's), folds the BatchNorm in, and returns the convolution with
+/// HWIO weights.
 fn conv_bn(
-    ck: &Checkpoint,
+    ck: &Names<'_>,
     conv: &str,
     bn: &str,
     oihw: [usize; 4],
@@ -267,9 +435,9 @@ fn conv_bn(
     let mean = &ck.get(&format!("{bn}.running_mean"), &[cout])?.data;
     let var = &ck.get(&format!("{bn}.running_var"), &[cout])?.data;
     if let Some(i) = var.iter().position(|&v| v < 0.0) {
-        return Err(LoadError::NonFinite {
-            path: ck.path.clone(),
-            name: format!("{bn}.running_var"),
+        return Err(LoadError::NegativeVariance {
+            path: ck.ck.path.clone(),
+            name: ck.file_name(&format!("{bn}.running_var")),
             index: i,
             value: var[i],
         });
@@ -305,13 +473,13 @@ pub fn fold_bn(
         .map(|o| (beta[o] as f64 - mean[o] as f64 * scale[o]) as f32)
         .collect();
     let mut hwio = vec![0f32; w_oihw.len()];
-    for o in 0..cout {
+    for (o, &s) in scale.iter().enumerate() {
         for i in 0..cin {
             for y in 0..kh {
                 for x in 0..kw {
                     let src = ((o * cin + i) * kh + y) * kw + x;
                     let dst = ((y * kw + x) * cin + i) * cout + o;
-                    hwio[dst] = (w_oihw[src] as f64 * scale[o]) as f32;
+                    hwio[dst] = (w_oihw[src] as f64 * s) as f32;
                 }
             }
         }

@@ -1,0 +1,248 @@
+//! [`Explainer`]: preprocessed images in, predictions and maps out — the forward pass and the
+//! CAM stage recorded into one command encoder, one submit, one readback per batch.
+
+use crate::stage::{CamPlan, CamStage, Normalisation};
+use crate::{CamError, Method, Targets};
+use shadercam_image::CropGeometry;
+use shadercam_kernels::kernels::Dispatch;
+use shadercam_kernels::{GpuContext, GpuError, GpuResNet};
+use shadercam_loader::ResNet;
+use std::sync::Arc;
+
+/// What to compute for each image.
+#[derive(Clone, Debug)]
+pub struct ExplainOptions {
+    pub method: Method,
+    pub targets: Targets,
+    /// Also read the layer4 maps back (for the `--maps` grid).
+    pub keep_features: bool,
+}
+
+impl Default for ExplainOptions {
+    fn default() -> Self {
+        Self {
+            method: Method::GradCam,
+            targets: Targets::TopK(1),
+            keep_features: false,
+        }
+    }
+}
+
+/// The user's picture, to draw the first target's heat over it (outside the crop dimmed).
+/// `width`x`height` may be smaller than the original (a display copy); `geometry` is the
+/// original's crop geometry.
+#[derive(Clone, Debug)]
+pub struct OriginalView {
+    pub width: usize,
+    pub height: usize,
+    /// RGBA8 pixels, packed little-endian (`r | g << 8 | b << 16 | a << 24`).
+    pub rgba: Vec<u32>,
+    pub geometry: CropGeometry,
+}
+
+/// Everything computed for one image.
+#[derive(Clone, Debug)]
+pub struct Explanation {
+    pub logits: Vec<f32>,
+    /// Explained classes, best first for top-k.
+    pub targets: Vec<usize>,
+    /// Layer4 map size `(h, w)` and the crop size.
+    pub map_size: (usize, usize),
+    pub crop: usize,
+    /// Per target: the map before ReLU and scaling, `[h·w]` (for `cam`: `Σ_k w^c_k f_k`).
+    pub raw: Vec<Vec<f32>>,
+    /// Per target: the heatmap pytorch-grad-cam returns, `[crop·crop]`, values in [0, 1].
+    pub heatmaps: Vec<Vec<f32>>,
+    /// Per target: the crop with the heat over it, RGBA8 `[crop·crop]`.
+    pub overlays: Vec<Vec<u32>>,
+    /// The first target's heat over the original picture, when an [`OriginalView`] was given.
+    pub original_overlay: Option<Vec<u32>>,
+    /// Layer4 maps `[h·w, channels]` when `keep_features` was set.
+    pub features: Option<Vec<f32>>,
+}
+
+/// The network and the CAM stage on one device, created once.
+pub struct Explainer {
+    pub ctx: GpuContext,
+    pub model: ResNet,
+    pub net: GpuResNet,
+    pub cam: CamStage,
+    cached: Option<CamPlan>,
+}
+
+impl Explainer {
+    /// Uploads the weights and creates every pipeline.
+    pub fn new(ctx: GpuContext, model: ResNet) -> Result<Self, CamError> {
+        let net = GpuResNet::new(&ctx, &model)?;
+        let cam = CamStage::new(&ctx)?;
+        Ok(Self {
+            ctx,
+            model,
+            net,
+            cam,
+            cached: None,
+        })
+    }
+
+    /// The largest batch the adapter's limits allow for `crop`x`crop` inputs.
+    pub fn max_batch(&self, crop: usize) -> usize {
+        self.net.max_batch(&self.ctx, crop, crop)
+    }
+
+    fn normalisation(&self) -> Normalisation {
+        Normalisation {
+            mean: self.model.preprocess.mean,
+            std: self.model.preprocess.std,
+        }
+    }
+
+    /// Logits only, `[n][classes]`, for `n` HWC images of `crop`x`crop`.
+    pub fn classify(&mut self, inputs_hwc: &[f32], crop: usize) -> Result<Vec<Vec<f32>>, CamError> {
+        let per = crop * crop * 3;
+        let n = inputs_hwc.len() / per;
+        let max = self.max_batch(crop);
+        let classes = self.model.num_classes();
+        let mut out = Vec::with_capacity(n);
+        for chunk in inputs_hwc.chunks(max * per) {
+            let b = chunk.len() / per;
+            let logits = self.net.forward(&self.ctx, chunk, b, crop, crop)?;
+            out.extend(logits.chunks(classes).map(<[f32]>::to_vec));
+        }
+        Ok(out)
+    }
+
+    /// Forward + CAM for `n` HWC images (3 channels, `crop`x`crop`, normalised), in batches the
+    /// adapter can hold; `originals[i]` (if given) gets the heat drawn over it.
+    pub fn explain(
+        &mut self,
+        inputs_hwc: &[f32],
+        crop: usize,
+        originals: &[Option<OriginalView>],
+        opts: &ExplainOptions,
+    ) -> Result<Vec<Explanation>, CamError> {
+        let per = crop * crop * 3;
+        if inputs_hwc.is_empty() || inputs_hwc.len() % per != 0 {
+            return Err(CamError::Options(format!(
+                "expected a whole number of {crop}x{crop}x3 images, got {} floats",
+                inputs_hwc.len()
+            )));
+        }
+        let n = inputs_hwc.len() / per;
+        let max = self.max_batch(crop).max(1);
+        let mut out = Vec::with_capacity(n);
+        for start in (0..n).step_by(max) {
+            let b = max.min(n - start);
+            let orig: Vec<Option<&OriginalView>> = (start..start + b)
+                .map(|i| originals.get(i).and_then(Option::as_ref))
+                .collect();
+            out.extend(self.explain_batch(&inputs_hwc[start * per..(start + b) * per], b, crop, &orig, opts)?);
+        }
+        Ok(out)
+    }
+
+    /// Builds (or reuses) the plans for one batch shape.
+    fn plans(&mut self, n: usize, crop: usize, opts: &ExplainOptions) -> Result<(), CamError> {
+        let fwd = self.net.plan(&self.ctx, n, crop, crop)?;
+        let reuse = self.cached.as_ref().is_some_and(|c| {
+            Arc::ptr_eq(c.forward(), &fwd) && c.method == opts.method && c.spec == opts.targets
+        });
+        if !reuse {
+            self.cached = None; // free the old buffers first
+            let norm = self.normalisation();
+            self.cached = Some(self.cam.plan(&self.ctx, &mut self.net, fwd, &opts.targets, opts.method, norm)?);
+        }
+        Ok(())
+    }
+
+    fn explain_batch(
+        &mut self,
+        inputs: &[f32],
+        n: usize,
+        crop: usize,
+        originals: &[Option<&OriginalView>],
+        opts: &ExplainOptions,
+    ) -> Result<Vec<Explanation>, CamError> {
+        self.plans(n, crop, opts)?;
+        let ctx = &self.ctx;
+        let cp = self.cached.as_ref().expect("plan built above");
+        let fwd = cp.forward().clone();
+        fwd.upload(ctx, inputs)?;
+        let t = cp.targets;
+        let (fh, fw) = (cp.fh, cp.fw);
+
+        // Per-image overlays on the original pictures (first target only).
+        let mut extra: Vec<(usize, Vec<Dispatch>, wgpu::Buffer, wgpu::Buffer)> = Vec::new();
+        for (i, o) in originals.iter().enumerate() {
+            if let Some(o) = o {
+                let (place, rect) = crate::post::original_placement(&o.geometry, o.width, o.height, (fh, fw));
+                let (ds, out, max_bits) = self.cam.original_overlay(ctx, cp, i * t, (o.width, o.height), &o.rgba, place, rect)?;
+                extra.push((i, ds, out, max_bits));
+            }
+        }
+
+        let mut encoder = ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("explain") });
+        cp.clear(&mut encoder);
+        for (_, _, _, mb) in &extra {
+            encoder.clear_buffer(mb, 0, None);
+        }
+        {
+            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("forward + cam"), timestamp_writes: None });
+            fwd.record(&mut pass);
+            cp.record(&mut pass);
+            for (_, ds, _, _) in &extra {
+                for d in ds {
+                    d.record(&mut pass);
+                }
+            }
+        }
+        let classes = fwd.classes;
+        let crop2 = crop * crop;
+        let mut reads: Vec<(&wgpu::Buffer, u64)> = vec![
+            (&fwd.logits, (n * classes * 4) as u64),
+            (&cp.targets_buf, (n * t * 4) as u64),
+            (&cp.raw, (n * t * fh * fw * 4) as u64),
+            (&cp.heat, (n * t * crop2 * 4) as u64),
+            (&cp.overlay, (n * t * crop2 * 4) as u64),
+        ];
+        if opts.keep_features {
+            reads.push((fwd.features(), (n * fh * fw * fwd.feat_c * 4) as u64));
+        }
+        for (i, _, out, _) in &extra {
+            let o = originals[*i].expect("overlay only for given originals");
+            reads.push((out, (o.width * o.height * 4) as u64));
+        }
+        let data = ctx.submit_and_read(encoder, &reads).map_err(|e| match e {
+            GpuError::Execution(m) => GpuError::Execution(format!(
+                "batch of {n} image(s) failed: {m} (try a smaller --batch, or check the GPU driver)"
+            )),
+            other => other,
+        })?;
+        let logits = &data[0];
+        let targets: Vec<u32> = data[1].iter().map(|v| v.to_bits()).collect();
+        let (raw, heat, overlay) = (&data[2], &data[3], &data[4]);
+        let features = opts.keep_features.then(|| &data[5]);
+        let first_extra = 5 + opts.keep_features as usize;
+        let mut results = Vec::with_capacity(n);
+        for b in 0..n {
+            let maps = b * t..(b + 1) * t;
+            results.push(Explanation {
+                logits: logits[b * classes..(b + 1) * classes].to_vec(),
+                targets: targets[maps.clone()].iter().map(|&c| c as usize).collect(),
+                map_size: (fh, fw),
+                crop,
+                raw: maps.clone().map(|m| raw[m * fh * fw..(m + 1) * fh * fw].to_vec()).collect(),
+                heatmaps: maps.clone().map(|m| heat[m * crop2..(m + 1) * crop2].to_vec()).collect(),
+                overlays: maps.map(|m| overlay[m * crop2..(m + 1) * crop2].iter().map(|v| v.to_bits()).collect()).collect(),
+                original_overlay: extra
+                    .iter()
+                    .position(|(i, ..)| *i == b)
+                    .map(|j| data[first_extra + j].iter().map(|v| v.to_bits()).collect()),
+                features: features.map(|f| {
+                    let per = fh * fw * fwd.feat_c;
+                    f[b * per..(b + 1) * per].to_vec()
+                }),
+            });
+        }
+        Ok(results)
+    }
+}

@@ -1,0 +1,184 @@
+//! The CAM stage against pytorch-grad-cam (tests/fixtures/reference.safetensors, made by
+//! ../shared/reference/make_fixtures.py) and against CPU versions of each method's formula.
+
+use shadercam_cam::{ExplainOptions, Explainer, Method, Targets};
+use shadercam_kernels::GpuContext;
+use shadercam_loader::ResNet;
+use shadercam_suite::{chw_to_hwc, default_weights, fixture, fixture_names, gpu, read_tensor, rel_l2};
+
+/// The bound on |ours - pytorch-grad-cam| for the 224x224 Grad-CAM map.
+const GRADCAM_ABS: f32 = 2e-3;
+/// Overlay pixels may differ by this many 8-bit levels ...
+const OVERLAY_LEVELS: i32 = 2;
+/// ... on at least this share of the pixels.
+const OVERLAY_SHARE: f64 = 0.99;
+
+fn inputs(names: &[String]) -> Vec<f32> {
+    let refs = fixture("reference.safetensors");
+    names
+        .iter()
+        .flat_map(|n| chw_to_hwc(&read_tensor(&refs, &format!("{n}.input")).1, 3, 224, 224))
+        .collect()
+}
+
+fn explainer(ctx: GpuContext) -> Explainer {
+    Explainer::new(ctx, ResNet::load(&default_weights()).unwrap()).unwrap()
+}
+
+#[test]
+fn gradcam_heatmaps_and_overlays_match_pytorch_grad_cam() {
+    let mut ex = explainer(gpu());
+    let names = fixture_names();
+    let refs = fixture("reference.safetensors");
+    let out = ex.explain(&inputs(&names), 224, &[], &ExplainOptions::default()).unwrap();
+    let mut report = Vec::new();
+    for (name, e) in names.iter().zip(&out) {
+        let (_, want) = read_tensor(&refs, &format!("{name}.gradcam"));
+        let (i, err) = e.heatmaps[0]
+            .iter()
+            .zip(&want)
+            .map(|(a, b)| (a - b).abs())
+            .enumerate()
+            .fold((0, 0f32), |m, (i, d)| if d > m.1 { (i, d) } else { m });
+        assert!(
+            err <= GRADCAM_ABS,
+            "{name}: Grad-CAM map differs by {err:.2e} at pixel ({}, {}): ours {}, pytorch-grad-cam {}",
+            i % 224,
+            i / 224,
+            e.heatmaps[0][i],
+            want[i]
+        );
+        // Overlay: u8 [224, 224, 3] stored as a U8 tensor.
+        let bytes = std::fs::read(&refs).unwrap();
+        let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+        let ov = st.tensor(&format!("{name}.overlay")).unwrap();
+        let want_px = ov.data();
+        let mut bad = 0usize;
+        for (p, &v) in e.overlays[0].iter().enumerate() {
+            for c in 0..3 {
+                let ours = ((v >> (8 * c)) & 0xff) as i32;
+                if (ours - want_px[p * 3 + c] as i32).abs() > OVERLAY_LEVELS {
+                    bad += 1;
+                    break;
+                }
+            }
+        }
+        let share = 1.0 - bad as f64 / (224.0 * 224.0);
+        assert!(share >= OVERLAY_SHARE, "{name}: only {:.2}% of overlay pixels within {OVERLAY_LEVELS} levels", share * 100.0);
+        report.push(format!("{name}: map {err:.1e}, overlay {:.2}%", share * 100.0));
+    }
+    eprintln!("{}", report.join("\n"));
+}
+
+#[test]
+fn raw_cam_is_the_fc_weighted_sum_of_layer4_maps() {
+    let mut ex = explainer(gpu());
+    let names = fixture_names();
+    let refs = fixture("reference.safetensors");
+    let opts = ExplainOptions { method: Method::Cam, ..Default::default() };
+    let out = ex.explain(&inputs(&names[..3]), 224, &[], &opts).unwrap();
+    for (name, e) in names.iter().zip(&out) {
+        let (_, want) = read_tensor(&refs, &format!("{name}.cam7"));
+        let err = rel_l2(&e.raw[0], &want);
+        assert!(err < 1e-4, "{name}: raw CAM vs PyTorch float64 cam7: relative L2 {err:.2e}");
+    }
+}
+
+/// pytorch-grad-cam's per-method weights written out on the CPU from the layer4 maps `a`
+/// (`[hw][k]`) and the fc row `w`, with the gradient `g_k = w_k / hw` broadcast over pixels
+/// — literally the library's formulas (grads·acts sums included), in f64.
+fn cpu_map(method: Method, a: &[f32], w: &[f32], hw: usize) -> Vec<f64> {
+    let k = w.len();
+    let g: Vec<f64> = w.iter().map(|&v| v as f64 / hw as f64).collect();
+    let act = |p: usize, c: usize| a[p * k + c] as f64;
+    let sum_act: Vec<f64> = (0..k).map(|c| (0..hw).map(|p| act(p, c)).sum()).collect();
+    let alpha: Vec<f64> = match method {
+        Method::Cam => w.iter().map(|&v| v as f64).collect(),
+        Method::GradCam => g.clone(),
+        Method::XGradCam => (0..k).map(|c| (0..hw).map(|p| g[c] * act(p, c) / (sum_act[c] + 1e-7)).sum()).collect(),
+        Method::GradCamPlusPlus => (0..k)
+            .map(|c| {
+                let (g2, g3) = (g[c] * g[c], g[c] * g[c] * g[c]);
+                let aij = if g[c] != 0.0 { g2 / (2.0 * g2 + sum_act[c] * g3 + 1e-6) } else { 0.0 };
+                (0..hw).map(|_| g[c].max(0.0) * aij).sum()
+            })
+            .collect(),
+        Method::LayerCam => g.iter().map(|v| v.max(0.0)).collect(),
+        Method::HiResCam => {
+            // Element-wise grads * activations summed over channels.
+            return (0..hw).map(|p| (0..k).map(|c| g[c] * act(p, c)).sum()).collect();
+        }
+        other => unreachable!("{other} has no closed form here"),
+    };
+    (0..hw).map(|p| (0..k).map(|c| alpha[c] * act(p, c)).sum()).collect()
+}
+
+#[test]
+fn every_closed_form_method_matches_its_cpu_formula() {
+    let mut ex = explainer(gpu());
+    let names = fixture_names();
+    let x = inputs(&names[..2]);
+    let fc = ex.model.fc_weight.clone();
+    let k = ex.model.num_features;
+    for method in [Method::Cam, Method::GradCam, Method::HiResCam, Method::XGradCam, Method::GradCamPlusPlus, Method::LayerCam] {
+        let opts = ExplainOptions { method, targets: Targets::TopK(2), keep_features: true };
+        let out = ex.explain(&x, 224, &[], &opts).unwrap();
+        for e in &out {
+            let feats = e.features.as_ref().unwrap();
+            for (t, &c) in e.targets.iter().enumerate() {
+                let want = cpu_map(method, feats, &fc[c * k..(c + 1) * k], 49);
+                let want: Vec<f32> = want.iter().map(|&v| v as f32).collect();
+                let err = rel_l2(&e.raw[t], &want);
+                assert!(err < 1e-4, "{method} target {c}: GPU map vs CPU formula relative L2 {err:.2e}");
+            }
+            assert_eq!(e.targets.len(), 2);
+            assert!(e.logits[e.targets[0]] >= e.logits[e.targets[1]], "top-k is ordered best first");
+        }
+    }
+}
+
+/// EigenCAM reference: the centred maps' projection on their first principal direction, by
+/// f64 power iteration on the pixel Gram matrix (an independent route from the shader's).
+fn cpu_eigencam(a: &[f32], hw: usize, k: usize) -> Vec<f64> {
+    let mean: Vec<f64> = (0..k).map(|c| (0..hw).map(|p| a[p * k + c] as f64).sum::<f64>() / hw as f64).collect();
+    let m = |p: usize, c: usize| a[p * k + c] as f64 - mean[c];
+    let gram: Vec<f64> = (0..hw * hw).map(|i| (0..k).map(|c| m(i / hw, c) * m(i % hw, c)).sum()).collect();
+    let mut v = vec![1.0f64; hw];
+    let mut lambda = 0.0;
+    for _ in 0..5000 {
+        let y: Vec<f64> = (0..hw).map(|p| (0..hw).map(|q| gram[p * hw + q] * v[q]).sum()).collect();
+        lambda = y.iter().map(|x| x * x).sum::<f64>().sqrt();
+        v = y.iter().map(|x| x / lambda).collect();
+    }
+    let big = v.iter().copied().fold(0.0f64, |b, x| if x.abs() > b.abs() { x } else { b });
+    let s = lambda.sqrt() * big.signum();
+    v.iter().map(|x| x * s).collect()
+}
+
+#[test]
+fn eigencam_matches_a_cpu_principal_component() {
+    let mut ex = explainer(gpu());
+    let names = fixture_names();
+    let opts = ExplainOptions { method: Method::EigenCam, targets: Targets::TopK(1), keep_features: true };
+    let out = ex.explain(&inputs(&names[..2]), 224, &[], &opts).unwrap();
+    for (name, e) in names.iter().zip(&out) {
+        let want: Vec<f32> = cpu_eigencam(e.features.as_ref().unwrap(), 49, ex.model.num_features).iter().map(|&v| v as f32).collect();
+        let err = rel_l2(&e.raw[0], &want);
+        assert!(err < 1e-3, "{name}: eigencam projection vs CPU relative L2 {err:.2e}");
+    }
+}
+
+#[test]
+fn fixed_targets_and_bad_targets() {
+    let mut ex = explainer(gpu());
+    let names = fixture_names();
+    let x = inputs(&names[..1]);
+    let opts = ExplainOptions { targets: Targets::Fixed(vec![3, 5]), ..Default::default() };
+    let out = ex.explain(&x, 224, &[], &opts).unwrap();
+    assert_eq!(out[0].targets, vec![3, 5]);
+    let err = ex.explain(&x, 224, &[], &ExplainOptions { targets: Targets::Fixed(vec![8]), ..Default::default() });
+    let msg = err.err().expect("class 8 of 8 must be refused").to_string();
+    assert!(msg.contains("target class 8") && msg.contains("8 classes"), "{msg}");
+    let err = ex.explain(&x, 224, &[], &ExplainOptions { targets: Targets::TopK(0), ..Default::default() });
+    assert!(err.err().unwrap().to_string().contains("--top-k"));
+}
