@@ -5,8 +5,8 @@
 //     out  = uint8(255 · cam / max(cam))             (max over the whole picture, all channels)
 //
 // `img` is either the network's input crop, un-normalised as the seed does it
-// (clamp(x·std + mean, 0, 1)), or the user's original picture (RGBA8). Pixels outside
-// `rect` (the part of the original that the network saw) are multiplied by `dim`.
+// (clamp(x·std + mean, 0, 1)), or the user's original picture (RGBA8). Outside `rect` (the
+// part of the original that the network saw) there is no heat: the image times `dim`.
 //
 // Two entry points, one pass each:
 //   blend  — one invocation blends one pixel of one map and raises that map's running maximum
@@ -88,13 +88,13 @@ fn blended(map: u32, p: u32) -> vec3<f32> {
     } else {
         img = unpack_rgb(rgba[p]) / 255.0;
     }
-    var cam = 0.5 * colour + 0.5 * img;
     let x = p % P.w;
     let y = p / P.w;
     if (x < P.rect.x || y < P.rect.y || x >= P.rect.z || y >= P.rect.w) {
-        cam *= P.dim;
+        // The network never saw this part of the picture: no heat, just the dimmed image.
+        return img * P.dim;
     }
-    return cam;
+    return 0.5 * colour + 0.5 * img;
 }
 
 @compute @workgroup_size(64)

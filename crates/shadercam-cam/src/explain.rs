@@ -61,6 +61,15 @@ pub struct Explanation {
     pub features: Option<Vec<f32>>,
 }
 
+fn clone_dispatch(d: &Dispatch) -> Dispatch {
+    Dispatch {
+        label: d.label.clone(),
+        pipeline: d.pipeline.clone(),
+        bind_group: d.bind_group.clone(),
+        workgroups: d.workgroups,
+    }
+}
+
 /// The network and the CAM stage on one device, created once.
 pub struct Explainer {
     pub ctx: GpuContext,
@@ -152,6 +161,54 @@ impl Explainer {
             self.cached = Some(self.cam.plan(&self.ctx, &mut self.net, fwd, &opts.targets, opts.method, norm)?);
         }
         Ok(())
+    }
+
+    /// One timed run of a batch for `shadercam bench`: milliseconds of the forward pass alone,
+    /// of the CAM stage alone (on the maps the forward left), each submitted and waited for.
+    pub fn time_parts(&mut self, inputs: &[f32], crop: usize, opts: &ExplainOptions) -> Result<(f64, f64), CamError> {
+        let n = inputs.len() / (crop * crop * 3);
+        self.plans(n, crop, opts)?;
+        let cp = self.cached.as_ref().expect("plan built above");
+        let fwd = cp.forward().clone();
+        fwd.upload(&self.ctx, inputs)?;
+        let ctx = &self.ctx;
+        let t = std::time::Instant::now();
+        let mut enc = ctx.device.create_command_encoder(&Default::default());
+        {
+            let mut pass = enc.begin_compute_pass(&Default::default());
+            fwd.record(&mut pass);
+        }
+        shadercam_kernels::context::submit_and_wait(ctx, enc)?;
+        let forward_ms = t.elapsed().as_secs_f64() * 1e3;
+        let t = std::time::Instant::now();
+        let mut enc = ctx.device.create_command_encoder(&Default::default());
+        cp.clear(&mut enc);
+        {
+            let mut pass = enc.begin_compute_pass(&Default::default());
+            cp.record(&mut pass);
+        }
+        shadercam_kernels::context::submit_and_wait(ctx, enc)?;
+        Ok((forward_ms, t.elapsed().as_secs_f64() * 1e3))
+    }
+
+    /// Every dispatch of forward + CAM for one batch, labelled, with its multiply-adds and
+    /// minimum bytes moved (for `shadercam profile`).
+    pub fn dispatch_table(&mut self, inputs: &[f32], crop: usize, opts: &ExplainOptions) -> Result<Vec<(String, String, u64, u64, Dispatch)>, CamError> {
+        let n = inputs.len() / (crop * crop * 3);
+        self.plans(n, crop, opts)?;
+        let cp = self.cached.as_ref().expect("plan built above");
+        let fwd = cp.forward().clone();
+        fwd.upload(&self.ctx, inputs)?;
+        let mut rows: Vec<(String, String, u64, u64, Dispatch)> = fwd
+            .steps
+            .iter()
+            .map(|s| {
+                let [b, h, w, c] = s.out_shape;
+                (s.dispatch.label.clone(), format!("{b}x{h}x{w}x{c}"), s.macs, s.bytes, clone_dispatch(&s.dispatch))
+            })
+            .collect();
+        rows.extend(cp.dispatches().map(|d| (d.label.clone(), String::new(), 0, 0, clone_dispatch(d))));
+        Ok(rows)
     }
 
     fn explain_batch(

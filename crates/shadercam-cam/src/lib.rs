@@ -9,6 +9,7 @@
 //! each one and points at the shader line that computes it.
 
 pub mod explain;
+pub mod pipeline;
 pub mod post;
 pub mod shaders;
 pub mod stage;

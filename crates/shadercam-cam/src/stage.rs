@@ -133,6 +133,12 @@ impl CamPlan {
         }
     }
 
+    /// Every CAM dispatch in recording order.
+    pub fn dispatches(&self) -> impl Iterator<Item = &Dispatch> {
+        let (pre, post) = self.dispatches.split_at(self.split_at());
+        pre.iter().chain(self.scorecam.iter().flat_map(|(_, c)| c.iter())).chain(post.iter())
+    }
+
     /// Score-CAM's chunk dispatches go after the target selection (the first dispatch).
     fn split_at(&self) -> usize {
         1

@@ -116,6 +116,11 @@ impl GpuContext {
         })
     }
 
+    /// A software rasteriser (lavapipe, WARP, SwiftShader): batches and tiles are sized for it.
+    pub fn is_cpu(&self) -> bool {
+        self.info.device_type == wgpu::DeviceType::Cpu
+    }
+
     /// `name (backend, type)` for messages and the bench output.
     pub fn describe(&self) -> String {
         format!("{} ({:?}, {:?})", self.info.name, self.info.backend, self.info.device_type)
@@ -255,4 +260,73 @@ impl GpuContext {
 pub fn grid(workgroups: u32, max_per_dim: u32) -> (u32, u32) {
     let x = workgroups.clamp(1, max_per_dim);
     (x, workgroups.div_ceil(x).max(1))
+}
+
+/// Per-dispatch GPU times in milliseconds: one compute pass per dispatch with timestamp
+/// writes at its start and end when the adapter has TIMESTAMP_QUERY (true GPU time), else a
+/// submit-and-wait per dispatch timed on the CPU (includes submission overhead; `false` in the
+/// second field says so).
+pub fn time_dispatches(ctx: &GpuContext, dispatches: &[&crate::kernels::Dispatch]) -> Result<(Vec<f64>, bool), GpuError> {
+    let n = dispatches.len();
+    if n == 0 {
+        return Ok((Vec::new(), true));
+    }
+    if ctx.features.contains(wgpu::Features::TIMESTAMP_QUERY) {
+        let qs = ctx.device.create_query_set(&wgpu::QuerySetDescriptor {
+            label: Some("profile"),
+            ty: wgpu::QueryType::Timestamp,
+            count: (2 * n) as u32,
+        });
+        let resolve = ctx.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("profile resolve"),
+            size: (16 * n) as u64,
+            usage: wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
+            mapped_at_creation: false,
+        });
+        let mut encoder = ctx.device.create_command_encoder(&Default::default());
+        for (i, d) in dispatches.iter().enumerate() {
+            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: Some(&d.label),
+                timestamp_writes: Some(wgpu::ComputePassTimestampWrites {
+                    query_set: &qs,
+                    beginning_of_pass_write_index: Some((2 * i) as u32),
+                    end_of_pass_write_index: Some((2 * i + 1) as u32),
+                }),
+            });
+            d.record(&mut pass);
+        }
+        encoder.resolve_query_set(&qs, 0..(2 * n) as u32, &resolve, 0);
+        let raw = ctx.submit_and_read(encoder, &[(&resolve, (16 * n) as u64)])?.remove(0);
+        let words: Vec<u32> = raw.iter().map(|v| v.to_bits()).collect();
+        let ticks: Vec<u64> = words.chunks_exact(2).map(|w| w[0] as u64 | (w[1] as u64) << 32).collect();
+        let period = ctx.queue.get_timestamp_period() as f64;
+        Ok((
+            (0..n).map(|i| ticks[2 * i + 1].saturating_sub(ticks[2 * i]) as f64 * period / 1e6).collect(),
+            true,
+        ))
+    } else {
+        let mut out = Vec::with_capacity(n);
+        for d in dispatches {
+            let t = std::time::Instant::now();
+            let encoder = crate::kernels::encode(ctx, &[d]);
+            ctx.queue.submit([encoder.finish()]);
+            ctx.device
+                .poll(wgpu::PollType::wait_indefinitely())
+                .map_err(|e| GpuError::Execution(format!("waiting for the GPU failed: {e}")))?;
+            out.push(t.elapsed().as_secs_f64() * 1e3);
+        }
+        Ok((out, false))
+    }
+}
+
+/// Submits `encoder` and blocks until the GPU is done (for timing).
+pub fn submit_and_wait(ctx: &GpuContext, encoder: wgpu::CommandEncoder) -> Result<(), GpuError> {
+    ctx.queue.submit([encoder.finish()]);
+    ctx.device
+        .poll(wgpu::PollType::wait_indefinitely())
+        .map_err(|e| GpuError::Execution(format!("waiting for the GPU failed: {e}")))?;
+    match ctx.take_uncaptured() {
+        Some(e) => Err(GpuError::Execution(e)),
+        None => Ok(()),
+    }
 }

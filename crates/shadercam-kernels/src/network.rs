@@ -81,6 +81,8 @@ pub struct Step {
     pub out_shape: [usize; 4],
     /// Multiply-adds (for the profiler's GFLOP/s column).
     pub macs: u64,
+    /// Bytes the dispatch must read and write at least once (for the profiler's GB/s column).
+    pub bytes: u64,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -271,6 +273,7 @@ impl GpuResNet {
                 res.unwrap_or(&none),
                 &acts[dst],
             )?;
+            let elems = batch * ih * iw * c.cin + c.kh * c.kw * c.cin * c.cout + batch * oh * ow * c.cout * (1 + res.is_some() as usize);
             Ok((
                 Step {
                     dispatch: d,
@@ -278,6 +281,7 @@ impl GpuResNet {
                     output: BufRef::Act(dst),
                     out_shape: [batch, oh, ow, c.cout],
                     macs: shape.macs(),
+                    bytes: (elems * 4) as u64,
                 },
                 (oh, ow),
             ))
@@ -294,6 +298,7 @@ impl GpuResNet {
             output: BufRef::Act(1),
             out_shape: [batch, ph, pw, self.stem.cout],
             macs: 0,
+            bytes: ((batch * (sh * sw + ph * pw) * self.stem.cout) * 4) as u64,
         });
 
         let (mut x, mut hw, mut c) = (1usize, (ph, pw), self.stem.cout);
@@ -341,6 +346,7 @@ impl GpuResNet {
             output: BufRef::Pooled,
             out_shape: [batch, 1, 1, c],
             macs: 0,
+            bytes: ((batch * (hw.0 * hw.1 + 1) * c) * 4) as u64,
         });
         let d = k.linear.dispatch(
             ctx,
@@ -357,6 +363,7 @@ impl GpuResNet {
             output: BufRef::Logits,
             out_shape: [batch, 1, 1, self.num_classes],
             macs: (batch * self.num_features * self.num_classes) as u64,
+            bytes: ((batch * self.num_features + self.num_features * self.num_classes + batch * self.num_classes) * 4) as u64,
         });
         Ok(Plan {
             batch,

@@ -1,1 +1,463 @@
-fn main() {}
+//! `shadercam`: where did the classifier look? A thin command line over the library crates:
+//! argument parsing, progress, printing and writing files. Exit codes: 0 all good, 1 some input
+//! failed (the others still produced their outputs), 2 usage error.
+
+mod bench;
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use shadercam_cam::pipeline::{collect_inputs, load_image, maps_grid, rgba_to_image, top_channels, EvalSummary, ImageReport, LoadedImage};
+use shadercam_cam::{ExplainOptions, Explainer, Method, Targets};
+use shadercam_image::{write_npy_f32_atomic, write_png_atomic, Preprocess, DEFAULT_MAX_PIXELS};
+use shadercam_kernels::GpuContext;
+use shadercam_loader::ResNet;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "shadercam", version, about = "Where did the classifier look? ResNet inference and class activation maps in WGSL on any GPU.")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Classify images and draw where the model looked (CAM / Grad-CAM heatmaps).
+    Explain(ExplainArgs),
+    /// Predictions only (no maps).
+    Classify(ClassifyArgs),
+    /// Top-1 accuracy, pointing game and box IoU on a labels.json (the fixtures' format).
+    Eval(EvalArgs),
+    /// Time forward + CAM on this GPU (median per batch, images/s).
+    Bench(bench::BenchArgs),
+    /// Per-kernel GPU times (timestamp queries where the adapter has them).
+    Profile(bench::ProfileArgs),
+}
+
+#[derive(Args, Clone)]
+pub(crate) struct ModelArgs {
+    /// Checkpoint (.safetensors). Default: $SHADERCAM_WEIGHTS, else the repository's
+    /// weights/resnet50-shapes.safetensors.
+    #[arg(long, value_name = "PATH")]
+    pub(crate) weights: Option<PathBuf>,
+    /// Shorter side after resizing (default: the checkpoint's preprocess metadata, else 256).
+    #[arg(long, value_name = "PX")]
+    resize: Option<u32>,
+    /// Centre-crop size fed to the network (default: metadata, else 224).
+    #[arg(long, value_name = "PX")]
+    crop: Option<u32>,
+    /// Images per GPU batch (default: chosen for the adapter and its limits).
+    #[arg(long, value_name = "N")]
+    pub(crate) batch: Option<usize>,
+    /// Refuse images with more pixels than this (decompression-bomb guard, like Pillow's).
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_PIXELS)]
+    max_pixels: u64,
+    /// No progress bar.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+#[derive(Args)]
+struct ExplainArgs {
+    /// Image files or directories (searched recursively for images).
+    #[arg(required = true, value_name = "INPUT")]
+    inputs: Vec<PathBuf>,
+    #[command(flatten)]
+    model: ModelArgs,
+    /// cam, gradcam, hirescam, xgradcam, gradcam++, layercam, eigencam, scorecam.
+    #[arg(long, default_value = "gradcam", value_parser = parse_method)]
+    method: Method,
+    /// Explain this class index instead of the top prediction (repeat for several).
+    #[arg(long, value_name = "CLASS", conflicts_with = "top_k")]
+    target: Vec<usize>,
+    /// Explain the K best classes, one map each (one dispatch).
+    #[arg(long, value_name = "K")]
+    top_k: Option<usize>,
+    /// Where the pictures go.
+    #[arg(long, value_name = "DIR", default_value = "shadercam-out")]
+    out_dir: PathBuf,
+    /// One JSON object per image on stdout.
+    #[arg(long)]
+    json: bool,
+    /// Also write <stem>.heatmap.npy (f32 [crop, crop], the normalised map).
+    #[arg(long)]
+    save_heatmap: bool,
+    /// Also write <stem>.maps.png: the N layer4 maps that contribute most to the target.
+    #[arg(long, value_name = "N")]
+    maps: Option<usize>,
+}
+
+#[derive(Args)]
+struct ClassifyArgs {
+    #[arg(required = true, value_name = "INPUT")]
+    inputs: Vec<PathBuf>,
+    #[command(flatten)]
+    model: ModelArgs,
+    /// Predictions listed per image.
+    #[arg(long, value_name = "K", default_value_t = 5)]
+    top_k: usize,
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct EvalArgs {
+    /// labels.json with {"images": {name: {file, class_index, box, ...}}}; images are looked up
+    /// in the `images/` folder next to it.
+    labels: PathBuf,
+    #[command(flatten)]
+    model: ModelArgs,
+    #[arg(long, default_value = "gradcam", value_parser = parse_method)]
+    method: Method,
+    #[arg(long)]
+    json: bool,
+}
+
+pub(crate) fn parse_method(s: &str) -> Result<Method, String> {
+    Method::parse(s).ok_or_else(|| {
+        let all: Vec<&str> = Method::ALL.iter().map(|m| m.name()).collect();
+        format!("unknown method {s:?}; choose one of {}", all.join(", "))
+    })
+}
+
+/// A usage error: printed, exit code 2.
+#[derive(Debug)]
+pub(crate) struct Usage(pub(crate) String);
+impl std::fmt::Display for Usage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+impl std::error::Error for Usage {}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Explain(a) => explain(a),
+        Command::Classify(a) => classify(a),
+        Command::Eval(a) => eval(a),
+        Command::Bench(a) => bench::bench(a).map(|()| true),
+        Command::Profile(a) => bench::profile(a).map(|()| true),
+    };
+    match result {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(1),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            if e.downcast_ref::<Usage>().is_some() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::from(1)
+            }
+        }
+    }
+}
+
+/// The checkpoint to use: `--weights`, `$SHADERCAM_WEIGHTS`, or the repository's default
+/// found next to the executable's workspace (target/<profile>/shadercam → ../../weights).
+pub(crate) fn weights_path(flag: &Option<PathBuf>) -> PathBuf {
+    if let Some(p) = flag {
+        return p.clone();
+    }
+    if let Some(p) = std::env::var_os("SHADERCAM_WEIGHTS") {
+        return PathBuf::from(p);
+    }
+    const REL: &str = "weights/resnet50-shapes.safetensors";
+    if let Ok(exe) = std::env::current_exe() {
+        for up in exe.ancestors().skip(1).take(4) {
+            let p = up.join(REL);
+            if p.is_file() {
+                return p;
+            }
+        }
+    }
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").join(REL)
+}
+
+/// Loads the checkpoint and creates the GPU pipelines.
+pub(crate) fn load(m: &ModelArgs) -> Result<(Explainer, Preprocess, usize)> {
+    let path = weights_path(&m.weights);
+    let model = ResNet::load(&path).with_context(|| "loading the checkpoint (choose one with --weights or SHADERCAM_WEIGHTS)")?;
+    let p = &model.preprocess;
+    let pre = Preprocess {
+        resize_size: m.resize.unwrap_or(p.resize_size),
+        crop_size: m.crop.unwrap_or(p.crop_size),
+        mean: p.mean,
+        std: p.std,
+    };
+    if pre.crop_size < 32 || pre.crop_size > 1024 {
+        bail!(Usage(format!("--crop {} is outside 32..=1024", pre.crop_size)));
+    }
+    if pre.resize_size < pre.crop_size {
+        bail!(Usage(format!("--resize {} is smaller than --crop {}", pre.resize_size, pre.crop_size)));
+    }
+    let ctx = GpuContext::new()?;
+    let ex = Explainer::new(ctx, model)?;
+    let max = ex.max_batch(pre.crop_size as usize);
+    let default = if ex.ctx.is_cpu() { 4 } else { 32 };
+    let batch = m.batch.unwrap_or(default).clamp(1, max);
+    if m.batch == Some(0) {
+        bail!(Usage("--batch must be at least 1".into()));
+    }
+    Ok((ex, pre, batch))
+}
+
+fn progress(n: usize, quiet: bool) -> ProgressBar {
+    let pb = ProgressBar::new(n as u64);
+    if quiet || !std::io::stderr().is_terminal() {
+        pb.set_draw_target(ProgressDrawTarget::hidden());
+    }
+    pb.set_style(ProgressStyle::with_template("{spinner} [{bar:30}] {pos}/{len} {msg} ({eta})").unwrap_or_else(|_| ProgressStyle::default_bar()));
+    pb
+}
+
+/// Prints a failed input's record (JSON or a stderr line).
+fn report_error(pb: &ProgressBar, json: bool, image: &str, msg: &str) {
+    pb.suspend(|| {
+        if json {
+            println!("{}", serde_json::json!({"image": image, "error": msg}));
+        }
+        eprintln!("error: {msg}");
+    });
+}
+
+/// Creates `dir` and proves it is writable, before any GPU work.
+fn prepare_out_dir(dir: &Path) -> Result<()> {
+    if dir.exists() && !dir.is_dir() {
+        bail!(Usage(format!("--out-dir {}: exists and is not a directory", dir.display())));
+    }
+    std::fs::create_dir_all(dir).with_context(|| format!("--out-dir {}: cannot create directory", dir.display()))?;
+    let probe = dir.join(format!(".shadercam-write-test-{}", std::process::id()));
+    std::fs::write(&probe, b"").with_context(|| format!("--out-dir {}: directory is not writable", dir.display()))?;
+    let _ = std::fs::remove_file(probe);
+    Ok(())
+}
+
+fn stem(p: &Path) -> String {
+    p.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "image".into())
+}
+
+/// Decodes and preprocesses a batch of paths; failures are reported and skipped.
+fn load_batch(paths: &[PathBuf], pre: &Preprocess, max_pixels: u64, pb: &ProgressBar, json: bool, failed: &mut usize) -> Vec<LoadedImage> {
+    let mut good = Vec::new();
+    for p in paths {
+        match load_image(p, pre, max_pixels) {
+            Ok(img) => good.push(img),
+            Err(e) => {
+                *failed += 1;
+                report_error(pb, json, &p.display().to_string(), &e.to_string());
+                pb.inc(1);
+            }
+        }
+    }
+    good
+}
+
+fn explain(a: ExplainArgs) -> Result<bool> {
+    if a.top_k == Some(0) {
+        bail!(Usage("--top-k must be at least 1".into()));
+    }
+    if a.maps == Some(0) {
+        bail!(Usage("--maps must be at least 1".into()));
+    }
+    prepare_out_dir(&a.out_dir)?;
+    let (files, input_errors) = collect_inputs(&a.inputs);
+    let (mut ex, pre, batch) = load(&a.model)?;
+    let classes = ex.model.classes.clone();
+    if let Some(bad) = a.target.iter().find(|&&t| t >= classes.len()) {
+        bail!(Usage(format!("--target {bad} is outside the model's {} classes (0..={})", classes.len(), classes.len() - 1)));
+    }
+    if let Some(k) = a.top_k.filter(|&k| k > classes.len()) {
+        bail!(Usage(format!("--top-k {k} exceeds the model's {} classes", classes.len())));
+    }
+    let targets = if a.target.is_empty() { Targets::TopK(a.top_k.unwrap_or(1)) } else { Targets::Fixed(a.target.clone()) };
+    let opts = ExplainOptions { method: a.method, targets, keep_features: a.maps.is_some() };
+    let crop = pre.crop_size as usize;
+    let pb = progress(files.len(), a.model.quiet);
+    let mut failed = 0usize;
+    for (p, msg) in &input_errors {
+        failed += 1;
+        report_error(&pb, a.json, &p.display().to_string(), msg);
+    }
+    let mut ok = 0usize;
+    for chunk in files.chunks(batch) {
+        let imgs = load_batch(chunk, &pre, a.model.max_pixels, &pb, a.json, &mut failed);
+        if imgs.is_empty() {
+            continue;
+        }
+        let tensors: Vec<f32> = imgs.iter().flat_map(|i| i.tensor.iter().copied()).collect();
+        let views: Vec<_> = imgs.iter().map(|i| Some(i.view.clone())).collect();
+        let results = match ex.explain(&tensors, crop, &views, &opts) {
+            Ok(r) => r,
+            Err(e) => {
+                // A GPU failure loses only this batch: the images already done keep their outputs.
+                for img in &imgs {
+                    failed += 1;
+                    report_error(&pb, a.json, &img.path.display().to_string(), &format!("{}: {e}", img.path.display()));
+                    pb.inc(1);
+                }
+                continue;
+            }
+        };
+        for (img, e) in imgs.iter().zip(&results) {
+            let name = img.path.display().to_string();
+            let report = ImageReport::new(&name, img, e, a.method, &classes, a.top_k.unwrap_or(1).max(5));
+            match write_outputs(&a, img, e, &ex) {
+                Ok(written) => {
+                    ok += 1;
+                    pb.suspend(|| {
+                        if a.json {
+                            println!("{}", report.to_json(true));
+                        } else {
+                            let (c, label, score, _) = &report.predictions[0];
+                            println!("{name}: {label} (class {c}, {score:.3}) -> {}", written.display());
+                        }
+                    });
+                }
+                Err(err) => {
+                    failed += 1;
+                    report_error(&pb, a.json, &name, &format!("{err:#}"));
+                }
+            }
+            pb.inc(1);
+        }
+    }
+    pb.finish_and_clear();
+    eprintln!("{ok} ok, {failed} failed");
+    Ok(failed == 0)
+}
+
+/// Writes one image's pictures; returns the main one's path.
+fn write_outputs(a: &ExplainArgs, img: &LoadedImage, e: &shadercam_cam::Explanation, ex: &Explainer) -> Result<PathBuf> {
+    let s = stem(&img.path);
+    let crop = e.crop;
+    let main = a.out_dir.join(format!("{s}.cam.png"));
+    for (t, ov) in e.overlays.iter().enumerate() {
+        let path = if t == 0 { main.clone() } else { a.out_dir.join(format!("{s}.class{}.cam.png", e.targets[t])) };
+        write_png_atomic(&path, &rgba_to_image(ov, crop, crop))?;
+    }
+    if let Some(ov) = &e.original_overlay {
+        write_png_atomic(&a.out_dir.join(format!("{s}.overlay.png")), &rgba_to_image(ov, img.view.width, img.view.height))?;
+    }
+    if a.save_heatmap {
+        write_npy_f32_atomic(&a.out_dir.join(format!("{s}.heatmap.npy")), &[crop, crop], &e.heatmaps[0])?;
+    }
+    if let (Some(n), Some(f)) = (a.maps, &e.features) {
+        let k = ex.model.num_features;
+        let c = e.targets[0];
+        let chans = top_channels(f, e.map_size.0 * e.map_size.1, &ex.model.fc_weight[c * k..(c + 1) * k], n.min(k));
+        write_png_atomic(&a.out_dir.join(format!("{s}.maps.png")), &maps_grid(f, e.map_size, &chans))?;
+    }
+    Ok(main)
+}
+
+fn classify(a: ClassifyArgs) -> Result<bool> {
+    if a.top_k == 0 {
+        bail!(Usage("--top-k must be at least 1".into()));
+    }
+    let (files, input_errors) = collect_inputs(&a.inputs);
+    let (mut ex, pre, batch) = load(&a.model)?;
+    let classes = ex.model.classes.clone();
+    let pb = progress(files.len(), a.model.quiet);
+    let mut failed = 0usize;
+    for (p, msg) in &input_errors {
+        failed += 1;
+        report_error(&pb, a.json, &p.display().to_string(), msg);
+    }
+    let mut ok = 0;
+    for chunk in files.chunks(batch) {
+        let imgs = load_batch(chunk, &pre, a.model.max_pixels, &pb, a.json, &mut failed);
+        if imgs.is_empty() {
+            continue;
+        }
+        let tensors: Vec<f32> = imgs.iter().flat_map(|i| i.tensor.iter().copied()).collect();
+        match ex.classify(&tensors, pre.crop_size as usize) {
+            Ok(all) => {
+                for (img, logits) in imgs.iter().zip(all) {
+                    ok += 1;
+                    let probs = shadercam_cam::pipeline::softmax(&logits);
+                    let preds: Vec<_> = shadercam_cam::pipeline::ranking(&logits).into_iter().take(a.top_k.min(classes.len())).collect();
+                    pb.suspend(|| {
+                        if a.json {
+                            let p: Vec<_> = preds.iter().map(|&c| serde_json::json!({"class_index": c, "label": classes[c], "score": probs[c], "logit": logits[c]})).collect();
+                            println!("{}", serde_json::json!({"image": img.path.display().to_string(), "width": img.width, "height": img.height, "predictions": p, "logits": logits}));
+                        } else {
+                            let c = preds[0];
+                            println!("{}: {} (class {c}, {:.3})", img.path.display(), classes[c], probs[c]);
+                        }
+                    });
+                    pb.inc(1);
+                }
+            }
+            Err(e) => {
+                for img in &imgs {
+                    failed += 1;
+                    report_error(&pb, a.json, &img.path.display().to_string(), &format!("{}: {e}", img.path.display()));
+                    pb.inc(1);
+                }
+            }
+        }
+    }
+    pb.finish_and_clear();
+    eprintln!("{ok} ok, {failed} failed");
+    Ok(failed == 0)
+}
+
+fn eval(a: EvalArgs) -> Result<bool> {
+    let text = std::fs::read_to_string(&a.labels).with_context(|| format!("{}: cannot read labels", a.labels.display()))?;
+    let v: serde_json::Value = serde_json::from_str(&text).with_context(|| format!("{}: not JSON", a.labels.display()))?;
+    let Some(images) = v["images"].as_object() else {
+        bail!(Usage(format!("{}: no \"images\" object (expected the fixtures' labels.json format)", a.labels.display())));
+    };
+    let dir = a.labels.parent().unwrap_or(Path::new(".")).join("images");
+    let (mut ex, pre, batch) = load(&a.model)?;
+    let classes = ex.model.classes.clone();
+    let mut names: Vec<&String> = images.keys().collect();
+    names.sort();
+    let pb = progress(names.len(), a.model.quiet);
+    let mut summary = EvalSummary::default();
+    let mut failed = 0usize;
+    let opts = ExplainOptions { method: a.method, ..Default::default() };
+    for chunk in names.chunks(batch) {
+        let paths: Vec<PathBuf> = chunk.iter().map(|n| dir.join(images[*n]["file"].as_str().unwrap_or(n.as_str()))).collect();
+        let imgs = load_batch(&paths, &pre, a.model.max_pixels, &pb, a.json, &mut failed);
+        if imgs.is_empty() {
+            continue;
+        }
+        let tensors: Vec<f32> = imgs.iter().flat_map(|i| i.tensor.iter().copied()).collect();
+        let results = ex.explain(&tensors, pre.crop_size as usize, &[], &opts)?;
+        for (img, e) in imgs.iter().zip(&results) {
+            let name = chunk[paths.iter().position(|p| p == &img.path).expect("path from this chunk")];
+            let label = &images[name];
+            let r = ImageReport::new(name, img, e, a.method, &classes, 1);
+            let class = label["class_index"].as_u64().map(|c| c as usize);
+            let gt = label["box"].as_array().and_then(|b| {
+                let f: Vec<f32> = b.iter().filter_map(|x| x.as_f64().map(|x| x as f32)).collect();
+                (f.len() == 4).then(|| [f[0], f[1], f[2], f[3]])
+            });
+            summary.add(&r, class, gt);
+            pb.inc(1);
+        }
+    }
+    pb.finish_and_clear();
+    let s = summary.to_json();
+    if a.json {
+        println!("{s}");
+    } else {
+        let pct = |k: &str| s[k].as_f64().map_or("n/a".into(), |v| format!("{:.1}%", v * 100.0));
+        println!(
+            "{} images: top-1 {} ({} labelled), pointing game {} and box IoU>=0.5 {} ({} boxes), method {}",
+            summary.images,
+            pct("top1_accuracy"),
+            summary.labelled,
+            pct("pointing_game"),
+            pct("iou50"),
+            summary.boxed,
+            a.method
+        );
+    }
+    Ok(failed == 0)
+}

@@ -1,0 +1,161 @@
+//! `shadercam bench` and `shadercam profile`: timings of the real network and CAM stage on
+//! this adapter. Inputs are deterministic pseudo-random crops (timing does not depend on
+//! pixel values); weights are the chosen checkpoint's.
+
+use crate::{load, ModelArgs};
+use anyhow::Result;
+use clap::Args;
+use shadercam_cam::{ExplainOptions, Method};
+
+#[derive(Args)]
+pub struct BenchArgs {
+    /// Images per batch.
+    #[arg(long, default_value_t = 1)]
+    batch: usize,
+    /// Timed iterations (after warm-up).
+    #[arg(long, default_value_t = 10)]
+    iters: usize,
+    /// Untimed warm-up iterations.
+    #[arg(long, default_value_t = 2)]
+    warmup: usize,
+    #[arg(long, default_value = "gradcam", value_parser = crate::parse_method)]
+    method: Method,
+    /// One JSON object on stdout.
+    #[arg(long)]
+    json: bool,
+    /// Also print the per-kernel table (same as `shadercam profile`).
+    #[arg(long)]
+    profile: bool,
+    #[command(flatten)]
+    model: ModelArgs,
+}
+
+#[derive(Args)]
+pub struct ProfileArgs {
+    #[arg(long, default_value_t = 1)]
+    batch: usize,
+    #[arg(long, default_value = "gradcam", value_parser = crate::parse_method)]
+    method: Method,
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    model: ModelArgs,
+}
+
+fn inputs(n: usize, crop: usize) -> Vec<f32> {
+    let mut s = 0x2545_F491_4F6C_DD1Du64;
+    (0..n * crop * crop * 3)
+        .map(|_| {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            (s >> 40) as f32 / (1u64 << 23) as f32 - 1.0
+        })
+        .collect()
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n == 0 {
+        f64::NAN
+    } else if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+pub fn bench(a: BenchArgs) -> Result<()> {
+    if a.batch == 0 || a.iters == 0 {
+        anyhow::bail!(crate::Usage("--batch and --iters must be at least 1".into()));
+    }
+    let mut model = a.model.clone();
+    model.batch = Some(a.batch);
+    let (mut ex, pre, _) = load(&model)?;
+    let crop = pre.crop_size as usize;
+    if a.batch > ex.max_batch(crop) {
+        anyhow::bail!(crate::Usage(format!("--batch {} exceeds this adapter's limit of {} images of {crop}x{crop}", a.batch, ex.max_batch(crop))));
+    }
+    let x = inputs(a.batch, crop);
+    let opts = ExplainOptions { method: a.method, ..Default::default() };
+    for _ in 0..a.warmup {
+        ex.explain(&x, crop, &[], &opts)?;
+        ex.time_parts(&x, crop, &opts)?;
+    }
+    let (mut fwd, mut cam, mut total) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..a.iters {
+        let t = std::time::Instant::now();
+        ex.explain(&x, crop, &[], &opts)?;
+        total.push(t.elapsed().as_secs_f64() * 1e3);
+        let (f, c) = ex.time_parts(&x, crop, &opts)?;
+        fwd.push(f);
+        cam.push(c);
+    }
+    let (f, c, t) = (median(&mut fwd), median(&mut cam), median(&mut total));
+    let ips = a.batch as f64 * 1e3 / t;
+    let info = &ex.ctx.info;
+    if a.json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "adapter": info.name, "backend": format!("{:?}", info.backend), "device_type": format!("{:?}", info.device_type),
+                "driver": info.driver_info, "batch": a.batch, "iters": a.iters, "method": a.method.name(), "crop": crop,
+                "forward_ms_median": f, "cam_ms_median": c, "total_ms_median": t, "images_per_s": ips,
+            })
+        );
+    } else {
+        println!("adapter: {} ({:?}, {:?}) {}", info.name, info.backend, info.device_type, info.driver_info);
+        println!("batch {} x {crop}x{crop}, {} iterations after {} warm-up, method {}", a.batch, a.iters, a.warmup, a.method);
+        println!("forward  {f:10.3} ms (median)");
+        println!("cam      {c:10.3} ms (median)");
+        println!("total    {t:10.3} ms (median: upload + forward + CAM + overlays + readback, one submit)");
+        println!("throughput {ips:.1} images/s");
+    }
+    if a.profile {
+        profile(ProfileArgs { batch: a.batch, method: a.method, json: a.json, model })?;
+    }
+    Ok(())
+}
+
+pub fn profile(a: ProfileArgs) -> Result<()> {
+    let (mut ex, pre, _) = load(&a.model)?;
+    let crop = pre.crop_size as usize;
+    let x = inputs(a.batch, crop);
+    let opts = ExplainOptions { method: a.method, ..Default::default() };
+    ex.explain(&x, crop, &[], &opts)?; // warm-up: compiles pipelines, fills the maps
+    let rows = ex.dispatch_table(&x, crop, &opts)?;
+    let ds: Vec<_> = rows.iter().map(|r| &r.4).collect();
+    // Median of 3 runs per dispatch.
+    let mut runs = Vec::new();
+    let mut gpu_clock = true;
+    for _ in 0..3 {
+        let (t, exact) = shadercam_kernels::context::time_dispatches(&ex.ctx, &ds)?;
+        gpu_clock &= exact;
+        runs.push(t);
+    }
+    let times: Vec<f64> = (0..rows.len()).map(|i| median(&mut runs.iter().map(|r| r[i]).collect::<Vec<_>>())).collect();
+    let sum: f64 = times.iter().sum();
+    if a.json {
+        let v: Vec<_> = rows
+            .iter()
+            .zip(&times)
+            .map(|((k, shape, macs, bytes, _), ms)| serde_json::json!({"kernel": k, "shape": shape, "ms": ms, "gflops": 2.0 * *macs as f64 / ms / 1e6, "gbps": *bytes as f64 / ms / 1e6, "share": ms / sum}))
+            .collect();
+        println!("{}", serde_json::json!({"adapter": ex.ctx.info.name, "gpu_timestamps": gpu_clock, "batch": a.batch, "total_ms": sum, "kernels": v}));
+        return Ok(());
+    }
+    println!(
+        "adapter: {} — times from {}",
+        ex.ctx.describe(),
+        if gpu_clock { "GPU timestamp queries" } else { "CPU clock around one submit per kernel (no TIMESTAMP_QUERY)" }
+    );
+    println!("{:<22} {:>16} {:>10} {:>9} {:>8} {:>6}", "kernel", "output (NHWC)", "ms", "GFLOP/s", "GB/s", "share");
+    for ((k, shape, macs, bytes, _), ms) in rows.iter().zip(&times) {
+        let gf = if *macs > 0 { format!("{:.1}", 2.0 * *macs as f64 / ms / 1e6) } else { "-".into() };
+        let gb = if *bytes > 0 { format!("{:.1}", *bytes as f64 / ms / 1e6) } else { "-".into() };
+        println!("{k:<22} {shape:>16} {ms:>10.3} {gf:>9} {gb:>8} {:>5.1}%", ms / sum * 100.0);
+    }
+    println!("{:<22} {:>16} {sum:>10.3}", "total", "");
+    Ok(())
+}
