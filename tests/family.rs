@@ -12,11 +12,11 @@
 //!
 //! GPU inputs stay small (64x64 and below) so lavapipe runs these in seconds.
 
-use safetensors::tensor::TensorView;
 use safetensors::Dtype;
+use safetensors::tensor::TensorView;
 use shadercam_kernels::GpuResNet;
 use shadercam_loader::{Checkpoint, Naming, ResNet};
-use shadercam_suite::{chw_to_hwc, default_weights, fixture, gpu, read_tensor, rel_l2, Rng};
+use shadercam_suite::{Rng, chw_to_hwc, default_weights, fixture, gpu, read_tensor, rel_l2};
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
@@ -29,28 +29,46 @@ type Tensors = BTreeMap<String, (Vec<usize>, Vec<f32>)>;
 fn encode(dtype: Dtype, v: &[f32]) -> Vec<u8> {
     match dtype {
         Dtype::F32 => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
-        Dtype::F16 => v.iter().flat_map(|&x| half::f16::from_f32(x).to_le_bytes()).collect(),
-        Dtype::BF16 => v.iter().flat_map(|&x| half::bf16::from_f32(x).to_le_bytes()).collect(),
+        Dtype::F16 => v
+            .iter()
+            .flat_map(|&x| half::f16::from_f32(x).to_le_bytes())
+            .collect(),
+        Dtype::BF16 => v
+            .iter()
+            .flat_map(|&x| half::bf16::from_f32(x).to_le_bytes())
+            .collect(),
         Dtype::I64 => v.iter().flat_map(|&x| (x as i64).to_le_bytes()).collect(),
         d => panic!("test encoder has no {d:?}"),
     }
 }
 
 /// Serializes `tensors` as `dtype` (`*.num_batches_tracked` as I64, as PyTorch stores them).
-fn serialize<'a>(tensors: impl IntoIterator<Item = (&'a String, &'a (Vec<usize>, Vec<f32>))>, dtype: Dtype, meta: &HashMap<String, String>) -> Vec<u8> {
+fn serialize<'a>(
+    tensors: impl IntoIterator<Item = (&'a String, &'a (Vec<usize>, Vec<f32>))>,
+    dtype: Dtype,
+    meta: &HashMap<String, String>,
+) -> Vec<u8> {
     let encoded: Vec<(String, Dtype, Vec<usize>, Vec<u8>)> = tensors
         .into_iter()
         .map(|(name, (shape, v))| {
-            let d = if name.ends_with("num_batches_tracked") { Dtype::I64 } else { dtype };
+            let d = if name.ends_with("num_batches_tracked") {
+                Dtype::I64
+            } else {
+                dtype
+            };
             (name.clone(), d, shape.clone(), encode(d, v))
         })
         .collect();
-    let views = encoded.iter().map(|(n, d, s, b)| (n.clone(), TensorView::new(*d, s.clone(), b).unwrap()));
+    let views = encoded
+        .iter()
+        .map(|(n, d, s, b)| (n.clone(), TensorView::new(*d, s.clone(), b).unwrap()));
     safetensors::serialize(views, (!meta.is_empty()).then(|| meta.clone())).unwrap()
 }
 
 fn scratch_dir(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("family-tests").join(name);
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("family-tests")
+        .join(name);
     if dir.exists() {
         std::fs::remove_dir_all(&dir).unwrap();
     }
@@ -61,14 +79,29 @@ fn scratch_dir(name: &str) -> PathBuf {
 /// Writes `tensors` as `n` shards plus a `model.safetensors.index.json`, the way transformers'
 /// `save_pretrained(max_shard_size=...)` lays them out. `shard_meta` goes into the first shard's
 /// header, `index_meta` into the index's `metadata`.
-fn write_sharded(dir: &Path, tensors: &Tensors, n: usize, dtype: Dtype, shard_meta: &HashMap<String, String>, index_meta: serde_json::Value) -> PathBuf {
+fn write_sharded(
+    dir: &Path,
+    tensors: &Tensors,
+    n: usize,
+    dtype: Dtype,
+    shard_meta: &HashMap<String, String>,
+    index_meta: serde_json::Value,
+) -> PathBuf {
     let names: Vec<&String> = tensors.keys().collect();
     let per = names.len().div_ceil(n);
     let mut weight_map = serde_json::Map::new();
     for (i, chunk) in names.chunks(per).enumerate() {
         let file = format!("model-{:05}-of-{n:05}.safetensors", i + 1);
-        let meta = if i == 0 { shard_meta.clone() } else { HashMap::new() };
-        std::fs::write(dir.join(&file), serialize(chunk.iter().map(|k| (*k, &tensors[*k])), dtype, &meta)).unwrap();
+        let meta = if i == 0 {
+            shard_meta.clone()
+        } else {
+            HashMap::new()
+        };
+        std::fs::write(
+            dir.join(&file),
+            serialize(chunk.iter().map(|k| (*k, &tensors[*k])), dtype, &meta),
+        )
+        .unwrap();
         for k in chunk {
             weight_map.insert((*k).clone(), file.clone().into());
         }
@@ -95,8 +128,12 @@ fn hf_name(tv: &str) -> String {
             let rest = match (p[2], p[3]) {
                 ("downsample", "0") => format!("shortcut.convolution.{}", p[4]),
                 ("downsample", "1") => format!("shortcut.normalization.{}", p[4]),
-                (m, param) if m.starts_with("conv") => format!("layer.{}.convolution.{param}", minus1(&m[4..])),
-                (m, param) if m.starts_with("bn") => format!("layer.{}.normalization.{param}", minus1(&m[2..])),
+                (m, param) if m.starts_with("conv") => {
+                    format!("layer.{}.convolution.{param}", minus1(&m[4..]))
+                }
+                (m, param) if m.starts_with("bn") => {
+                    format!("layer.{}.normalization.{param}", minus1(&m[2..]))
+                }
                 _ => panic!("no HF name for {tv}"),
             };
             format!("resnet.encoder.stages.{stage}.layers.{}.{rest}", p[1])
@@ -109,7 +146,10 @@ fn with_num_batches_tracked(t: &Tensors) -> Tensors {
     let mut out = t.clone();
     for k in t.keys() {
         if let Some(bn) = k.strip_suffix(".running_mean") {
-            out.insert(format!("{bn}.num_batches_tracked"), (vec![], vec![40_000.0]));
+            out.insert(
+                format!("{bn}.num_batches_tracked"),
+                (vec![], vec![40_000.0]),
+            );
         }
     }
     out
@@ -127,26 +167,46 @@ fn from_bytes(name: &str, bytes: &[u8]) -> ResNet {
 // ---------------------------------------------------------------------------------------------
 // Comparing networks
 
-/// Every folded tensor in load order: (name, weight, bias, stride, pad).
-fn layers(net: &ResNet) -> Vec<(String, &[f32], &[f32], usize, usize)> {
-    let convs = std::iter::once(&net.stem).chain(net.stages.iter().flat_map(|s| &s.blocks).flat_map(|b| b.convs.iter().chain(&b.downsample)));
-    let mut out: Vec<_> = convs.map(|c| (c.name.clone(), &c.weight[..], &c.bias[..], c.stride, c.pad)).collect();
+/// One folded layer: (name, weight, bias, stride, pad).
+type Folded<'a> = (String, &'a [f32], &'a [f32], usize, usize);
+
+/// Every folded layer in load order.
+fn layers(net: &ResNet) -> Vec<Folded<'_>> {
+    let convs = std::iter::once(&net.stem).chain(
+        net.stages
+            .iter()
+            .flat_map(|s| &s.blocks)
+            .flat_map(|b| b.convs.iter().chain(&b.downsample)),
+    );
+    let mut out: Vec<_> = convs
+        .map(|c| (c.name.clone(), &c.weight[..], &c.bias[..], c.stride, c.pad))
+        .collect();
     out.push(("fc".into(), &net.fc_weight[..], &net.fc_bias[..], 0, 0));
     out
 }
 
 /// Asserts the same structure and folded weights within `|a-b| <= tol * max(1, |b|)` (0: equal).
 fn assert_same_net(what: &str, got: &ResNet, want: &ResNet, tol: f32) {
-    assert_eq!((&got.arch, got.num_features, got.num_classes()), (&want.arch, want.num_features, want.num_classes()), "{what}");
+    assert_eq!(
+        (&got.arch, got.num_features, got.num_classes()),
+        (&want.arch, want.num_features, want.num_classes()),
+        "{what}"
+    );
     let (g, w) = (layers(got), layers(want));
     assert_eq!(g.len(), w.len(), "{what}: layer count");
     for ((name, gw, gb, gs, gp), (wname, ww, wb, ws, wp)) in g.iter().zip(&w) {
         assert_eq!((name, gs, gp), (wname, ws, wp), "{what}: layer structure");
         for (kind, x, y) in [("weight", gw, ww), ("bias", gb, wb)] {
             assert_eq!(x.len(), y.len(), "{what}: {name}.{kind} length");
-            let bad = x.iter().zip(y.iter()).position(|(p, q)| (p - q).abs() > tol * q.abs().max(1.0));
+            let bad = x
+                .iter()
+                .zip(y.iter())
+                .position(|(p, q)| (p - q).abs() > tol * q.abs().max(1.0));
             if let Some(i) = bad {
-                panic!("{what}: {name}.{kind}[{i}] = {} vs {} (tolerance {tol})", x[i], y[i]);
+                panic!(
+                    "{what}: {name}.{kind}[{i}] = {} vs {} (tolerance {tol})",
+                    x[i], y[i]
+                );
             }
         }
     }
@@ -172,18 +232,53 @@ fn fixture_crop(name: &str, size: usize) -> Vec<f32> {
 fn default_weights_in_every_scheme_dtype_and_sharding_fold_identically() {
     let original = ResNet::load(&default_weights()).unwrap();
     let ck = Checkpoint::open(&default_weights()).unwrap();
-    let tv: Tensors = ck.tensors.iter().map(|(k, t)| (k.clone(), (t.shape.clone(), t.data.clone()))).collect();
+    let tv: Tensors = ck
+        .tensors
+        .iter()
+        .map(|(k, t)| (k.clone(), (t.shape.clone(), t.data.clone())))
+        .collect();
     let meta = ck.metadata.clone();
     let none = HashMap::new();
     let hf = renamed(&with_num_batches_tracked(&tv), hf_name);
 
     // The stored values are F16, so F32 and F16 re-encodings are exact: equal folded weights.
     let exact: [(&str, Tensors, Dtype, Naming); 5] = [
-        ("torchvision F32", tv.clone(), Dtype::F32, Naming::Torchvision { prefix: String::new() }),
-        ("timm F16 + num_batches_tracked", with_num_batches_tracked(&tv), Dtype::F16, Naming::Torchvision { prefix: String::new() }),
-        ("DataParallel `module.` F32", renamed(&tv, |k| format!("module.{k}")), Dtype::F32, Naming::Torchvision { prefix: "module.".into() }),
-        ("Hugging Face F32", hf.clone(), Dtype::F32, Naming::HuggingFace),
-        ("Hugging Face F16", hf.clone(), Dtype::F16, Naming::HuggingFace),
+        (
+            "torchvision F32",
+            tv.clone(),
+            Dtype::F32,
+            Naming::Torchvision {
+                prefix: String::new(),
+            },
+        ),
+        (
+            "timm F16 + num_batches_tracked",
+            with_num_batches_tracked(&tv),
+            Dtype::F16,
+            Naming::Torchvision {
+                prefix: String::new(),
+            },
+        ),
+        (
+            "DataParallel `module.` F32",
+            renamed(&tv, |k| format!("module.{k}")),
+            Dtype::F32,
+            Naming::Torchvision {
+                prefix: "module.".into(),
+            },
+        ),
+        (
+            "Hugging Face F32",
+            hf.clone(),
+            Dtype::F32,
+            Naming::HuggingFace,
+        ),
+        (
+            "Hugging Face F16",
+            hf.clone(),
+            Dtype::F16,
+            Naming::HuggingFace,
+        ),
     ];
     for (what, t, dtype, naming) in exact {
         let net = from_bytes(what, &serialize(&t, dtype, &meta));
@@ -194,10 +289,23 @@ fn default_weights_in_every_scheme_dtype_and_sharding_fold_identically() {
     // BF16 rounds F16's 11 significant bits to 8, so it cannot equal the original; it must
     // equal the same rounding done here and stored as F32 (the GPU test bounds its logits).
     let bf16 = from_bytes("Hugging Face BF16", &serialize(&hf, Dtype::BF16, &none));
-    assert_eq!(bf16.classes, (0..8).map(|i| format!("class {i}")).collect::<Vec<_>>());
+    assert_eq!(
+        bf16.classes,
+        (0..8).map(|i| format!("class {i}")).collect::<Vec<_>>()
+    );
     let rounded: Tensors = hf
         .iter()
-        .map(|(k, (s, v))| (k.clone(), (s.clone(), v.iter().map(|&x| half::bf16::from_f32(x).to_f32()).collect())))
+        .map(|(k, (s, v))| {
+            (
+                k.clone(),
+                (
+                    s.clone(),
+                    v.iter()
+                        .map(|&x| half::bf16::from_f32(x).to_f32())
+                        .collect(),
+                ),
+            )
+        })
         .collect();
     let rounded = from_bytes("BF16-rounded F32", &serialize(&rounded, Dtype::F32, &none));
     assert_same_net("Hugging Face BF16", &bf16, &rounded, 0.0);
@@ -212,14 +320,27 @@ fn default_weights_in_every_scheme_dtype_and_sharding_fold_identically() {
     });
     let index = write_sharded(&dir, &tv, 3, Dtype::F16, &none, index_meta);
     let net = ResNet::load(&index).unwrap();
-    assert_eq!((net.source.as_path(), &net.classes, &net.preprocess), (index.as_path(), &original.classes, &original.preprocess));
+    assert_eq!(
+        (net.source.as_path(), &net.classes, &net.preprocess),
+        (index.as_path(), &original.classes, &original.preprocess)
+    );
     assert_same_net("sharded torchvision (3 shards)", &net, &original, 0.0);
 
     // Sharded, Hugging Face names, metadata in the first shard, loaded by its directory.
     let dir = scratch_dir("sharded-hf");
-    write_sharded(&dir, &hf, 2, Dtype::F32, &meta, serde_json::json!({ "total_size": 102_000_000 }));
+    write_sharded(
+        &dir,
+        &hf,
+        2,
+        Dtype::F32,
+        &meta,
+        serde_json::json!({ "total_size": 102_000_000 }),
+    );
     let net = ResNet::load(&dir).unwrap();
-    assert_eq!((&net.naming, &net.classes), (&Naming::HuggingFace, &original.classes));
+    assert_eq!(
+        (&net.naming, &net.classes),
+        (&Naming::HuggingFace, &original.classes)
+    );
     assert_same_net("sharded Hugging Face (2 shards)", &net, &original, 0.0);
 }
 
@@ -228,18 +349,44 @@ fn hugging_face_shards_and_bf16_give_the_default_logits_on_the_gpu() {
     let ctx = gpu();
     let original = ResNet::load(&default_weights()).unwrap();
     let ck = Checkpoint::open(&default_weights()).unwrap();
-    let hf: Tensors = ck.tensors.iter().map(|(k, t)| (hf_name(k), (t.shape.clone(), t.data.clone()))).collect();
+    let hf: Tensors = ck
+        .tensors
+        .iter()
+        .map(|(k, t)| (hf_name(k), (t.shape.clone(), t.data.clone())))
+        .collect();
     let dir = scratch_dir("gpu-sharded-hf");
-    let sharded = ResNet::load(&write_sharded(&dir, &hf, 3, Dtype::F16, &ck.metadata, serde_json::json!({}))).unwrap();
-    let bf16 = from_bytes("Hugging Face BF16", &serialize(&hf, Dtype::BF16, &HashMap::new()));
+    let sharded = ResNet::load(&write_sharded(
+        &dir,
+        &hf,
+        3,
+        Dtype::F16,
+        &ck.metadata,
+        serde_json::json!({}),
+    ))
+    .unwrap();
+    let bf16 = from_bytes(
+        "Hugging Face BF16",
+        &serialize(&hf, Dtype::BF16, &HashMap::new()),
+    );
 
     let size = 64;
-    let x: Vec<f32> = ["shape_000", "photo_chelsea"].iter().flat_map(|n| fixture_crop(n, size)).collect();
-    let logits = |net: &ResNet| GpuResNet::new(&ctx, net).unwrap().forward(&ctx, &x, 2, size, size).unwrap();
+    let x: Vec<f32> = ["shape_000", "photo_chelsea"]
+        .iter()
+        .flat_map(|n| fixture_crop(n, size))
+        .collect();
+    let logits = |net: &ResNet| {
+        GpuResNet::new(&ctx, net)
+            .unwrap()
+            .forward(&ctx, &x, 2, size, size)
+            .unwrap()
+    };
     let want = logits(&original);
     let got = logits(&sharded);
     // Bit-identical folded weights (checked on the CPU above) through the same kernels.
-    assert_eq!(got, want, "sharded Hugging Face F16 logits differ from the default weights'");
+    assert_eq!(
+        got, want,
+        "sharded Hugging Face F16 logits differ from the default weights'"
+    );
 
     // BF16 rounds every weight by up to 2^-9 relative; through 53 layers that moves the logits
     // by 4.4e-3 relative L2 on these inputs (measured on lavapipe). 2e-2 (and the same top-1)
@@ -247,14 +394,25 @@ fn hugging_face_shards_and_bf16_give_the_default_logits_on_the_gpu() {
     let got = logits(&bf16);
     let err = rel_l2(&got, &want);
     eprintln!("BF16 vs F16 logits: relative L2 {err:.2e}");
-    assert!(err <= 2e-2, "BF16 logits {got:?} vs {want:?}: relative L2 {err:.3e}");
+    assert!(
+        err <= 2e-2,
+        "BF16 logits {got:?} vs {want:?}: relative L2 {err:.3e}"
+    );
     for i in 0..2 {
-        assert_eq!(argmax(&got[i * 8..(i + 1) * 8]), argmax(&want[i * 8..(i + 1) * 8]), "image {i}: top-1 differs");
+        assert_eq!(
+            argmax(&got[i * 8..(i + 1) * 8]),
+            argmax(&want[i * 8..(i + 1) * 8]),
+            "image {i}: top-1 differs"
+        );
     }
 }
 
 fn argmax(v: &[f32]) -> usize {
-    v.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).unwrap().0
+    v.iter()
+        .enumerate()
+        .max_by(|a, b| a.1.total_cmp(b.1))
+        .unwrap()
+        .0
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -266,21 +424,38 @@ fn argmax(v: &[f32]) -> usize {
 /// activations, with positive variance. Each block's last BN gets a small gamma, as trained
 /// ResNets have (and torchvision's `zero_init_residual` starts from), so that 33 residual
 /// additions keep the activations in a moderate range.
-fn random_resnet(blocks: [usize; 4], bottleneck: bool, width: usize, classes: usize, seed: u64) -> Tensors {
+fn random_resnet(
+    blocks: [usize; 4],
+    bottleneck: bool,
+    width: usize,
+    classes: usize,
+    seed: u64,
+) -> Tensors {
     let mut rng = Rng::new(seed);
-    let last_bn = if bottleneck { ".bn3.weight" } else { ".bn2.weight" };
+    let last_bn = if bottleneck {
+        ".bn3.weight"
+    } else {
+        ".bn2.weight"
+    };
     resnet_shapes(blocks, bottleneck, width, classes)
         .into_iter()
         .map(|(name, shape)| {
             let n: usize = shape.iter().product();
-            let mut u = |lo: f32, hi: f32| -> Vec<f32> { (0..n).map(|_| lo + (hi - lo) * (rng.uniform() * 0.5 + 0.5)).collect() };
+            let mut u = |lo: f32, hi: f32| -> Vec<f32> {
+                (0..n)
+                    .map(|_| lo + (hi - lo) * (rng.uniform() * 0.5 + 0.5))
+                    .collect()
+            };
             let v = if shape.len() == 4 {
                 let a = (6.0 / (shape[1] * shape[2] * shape[3]) as f32).sqrt();
                 u(-a, a)
             } else if name == "fc.weight" {
                 let a = (1.0 / shape[1] as f32).sqrt();
                 u(-a, a)
-            } else if name == "fc.bias" || name.ends_with(".bias") || name.ends_with(".running_mean") {
+            } else if name == "fc.bias"
+                || name.ends_with(".bias")
+                || name.ends_with(".running_mean")
+            {
                 u(-0.2, 0.2)
             } else if name.ends_with(".running_var") {
                 u(0.5, 2.0)
@@ -345,7 +520,12 @@ impl Reference<'_> {
                 }
             }
         }
-        Map { c: co_n, h: oh, w: ow, v: out }
+        Map {
+            c: co_n,
+            h: oh,
+            w: ow,
+            v: out,
+        }
     }
 
     fn bn(&self, mut x: Map, name: &str, relu: bool) -> Map {
@@ -382,12 +562,22 @@ impl Reference<'_> {
                 }
             }
         }
-        Map { c: x.c, h: oh, w: ow, v }
+        Map {
+            c: x.c,
+            h: oh,
+            w: ow,
+            v,
+        }
     }
 
     /// Logits of one CHW image.
     fn forward(&self, chw: &[f32], h: usize, w: usize) -> Vec<f32> {
-        let x = Map { c: 3, h, w, v: chw.iter().map(|&v| v as f64).collect() };
+        let x = Map {
+            c: 3,
+            h,
+            w,
+            v: chw.iter().map(|&v| v as f64).collect(),
+        };
         let x = self.bn(self.conv(&x, "conv1", 2, 3), "bn1", true);
         let mut x = Self::maxpool(&x);
         let bottleneck = self.t.contains_key("layer1.0.conv3.weight");
@@ -399,57 +589,119 @@ impl Reference<'_> {
                 }
                 let stride = if s > 1 && b == 0 { 2 } else { 1 };
                 let y = if bottleneck {
-                    let y = self.bn(self.conv(&x, &format!("{p}.conv1"), 1, 0), &format!("{p}.bn1"), true);
-                    let y = self.bn(self.conv(&y, &format!("{p}.conv2"), stride, 1), &format!("{p}.bn2"), true);
-                    self.bn(self.conv(&y, &format!("{p}.conv3"), 1, 0), &format!("{p}.bn3"), false)
+                    let y = self.bn(
+                        self.conv(&x, &format!("{p}.conv1"), 1, 0),
+                        &format!("{p}.bn1"),
+                        true,
+                    );
+                    let y = self.bn(
+                        self.conv(&y, &format!("{p}.conv2"), stride, 1),
+                        &format!("{p}.bn2"),
+                        true,
+                    );
+                    self.bn(
+                        self.conv(&y, &format!("{p}.conv3"), 1, 0),
+                        &format!("{p}.bn3"),
+                        false,
+                    )
                 } else {
-                    let y = self.bn(self.conv(&x, &format!("{p}.conv1"), stride, 1), &format!("{p}.bn1"), true);
-                    self.bn(self.conv(&y, &format!("{p}.conv2"), 1, 1), &format!("{p}.bn2"), false)
+                    let y = self.bn(
+                        self.conv(&x, &format!("{p}.conv1"), stride, 1),
+                        &format!("{p}.bn1"),
+                        true,
+                    );
+                    self.bn(
+                        self.conv(&y, &format!("{p}.conv2"), 1, 1),
+                        &format!("{p}.bn2"),
+                        false,
+                    )
                 };
                 let shortcut = if self.t.contains_key(&format!("{p}.downsample.0.weight")) {
-                    self.bn(self.conv(&x, &format!("{p}.downsample.0"), stride, 0), &format!("{p}.downsample.1"), false)
+                    self.bn(
+                        self.conv(&x, &format!("{p}.downsample.0"), stride, 0),
+                        &format!("{p}.downsample.1"),
+                        false,
+                    )
                 } else {
                     x
                 };
                 assert_eq!((y.c, y.h, y.w), (shortcut.c, shortcut.h, shortcut.w), "{p}");
-                let v = y.v.iter().zip(&shortcut.v).map(|(a, b)| (a + b).max(0.0)).collect();
+                let v =
+                    y.v.iter()
+                        .zip(&shortcut.v)
+                        .map(|(a, b)| (a + b).max(0.0))
+                        .collect();
                 x = Map { v, ..y };
             }
         }
         let hw = (x.h * x.w) as f64;
-        let pooled: Vec<f64> = (0..x.c).map(|c| x.v[c * x.h * x.w..(c + 1) * x.h * x.w].iter().sum::<f64>() / hw).collect();
+        let pooled: Vec<f64> = (0..x.c)
+            .map(|c| x.v[c * x.h * x.w..(c + 1) * x.h * x.w].iter().sum::<f64>() / hw)
+            .collect();
         let (shape, fw) = &self.t["fc.weight"];
         let fb = &self.t["fc.bias"].1;
         (0..shape[0])
-            .map(|k| (fb[k] as f64 + (0..x.c).map(|c| fw[k * x.c + c] as f64 * pooled[c]).sum::<f64>()) as f32)
+            .map(|k| {
+                (fb[k] as f64
+                    + (0..x.c)
+                        .map(|c| fw[k * x.c + c] as f64 * pooled[c])
+                        .sum::<f64>()) as f32
+            })
             .collect()
     }
 }
 
 /// Relative L2 error allowed between the GPU (f32, folded BatchNorm) and the float64 reference.
 /// An f32 dot product of length K has a relative error around sqrt(K) * 2^-24 (~4e-6 for the
-/// largest K = 3*3*512 here); errors of ~100 layers add up to ~1e-5 in practice (the shapes
-/// ResNet-50 measures ~1e-6 per stage against PyTorch float64). 1e-4 leaves an order of
-/// magnitude of margin and is the bound tests/forward.rs uses per stage. A wrong stride,
-/// padding, layout or folding gives errors of order 1.
+/// largest K = 3*3*512 here); over ~100 layers that could add up to ~1e-5. 1e-4 leaves an order of
+/// magnitude of margin and is the bound tests/forward.rs uses per stage (measured here: 2e-7
+/// to 1e-6). A real mistake is far above it: the bottleneck stride moved from the 3x3 to the
+/// first 1x1 (a subtle one: every shape still fits) gives 7.7e-2 on ResNet-101.
 const LOGIT_REL_L2: f64 = 1e-4;
 
 /// Runs `tensors` through the loader and the GPU on `batch` random `h`x`w` images and compares
 /// every logit with the float64 reference.
-fn check_against_reference(what: &str, tensors: &Tensors, arch: &str, batch: usize, (h, w): (usize, usize), seed: u64) {
+fn check_against_reference(
+    what: &str,
+    tensors: &Tensors,
+    arch: &str,
+    batch: usize,
+    (h, w): (usize, usize),
+    seed: u64,
+) {
     let t0 = std::time::Instant::now();
-    let ck = Checkpoint { path: PathBuf::from(what), tensors: tensors.iter().map(|(k, (s, v))| (k.clone(), shadercam_loader::Tensor::new(s.clone(), v.clone()))).collect(), metadata: HashMap::new() };
+    let ck = Checkpoint {
+        path: PathBuf::from(what),
+        tensors: tensors
+            .iter()
+            .map(|(k, (s, v))| {
+                (
+                    k.clone(),
+                    shadercam_loader::Tensor::new(s.clone(), v.clone()),
+                )
+            })
+            .collect(),
+        metadata: HashMap::new(),
+    };
     let net = ResNet::from_checkpoint(&ck).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(net.arch, arch);
     let mut rng = Rng::new(seed);
-    let images: Vec<Vec<f32>> = (0..batch).map(|_| rng.vec(3 * h * w).iter().map(|v| 2.0 * v).collect()).collect();
+    let images: Vec<Vec<f32>> = (0..batch)
+        .map(|_| rng.vec(3 * h * w).iter().map(|v| 2.0 * v).collect())
+        .collect();
     let t1 = std::time::Instant::now();
     let reference = Reference { t: tensors };
-    let want: Vec<f32> = images.iter().flat_map(|x| reference.forward(x, h, w)).collect();
+    let want: Vec<f32> = images
+        .iter()
+        .flat_map(|x| reference.forward(x, h, w))
+        .collect();
     let t2 = std::time::Instant::now();
     let ctx = gpu();
     let x: Vec<f32> = images.iter().flat_map(|x| chw_to_hwc(x, 3, h, w)).collect();
-    let got = GpuResNet::new(&ctx, &net).unwrap().forward(&ctx, &x, batch, h, w).unwrap();
+    let got = GpuResNet::new(&ctx, &net)
+        .unwrap()
+        .forward(&ctx, &x, batch, h, w)
+        .unwrap();
     let err = rel_l2(&got, &want);
     eprintln!(
         "{what} ({arch}, {batch}x{h}x{w}): relative L2 {err:.2e}; load {:.2} s, f64 reference {:.2} s, GPU {:.2} s",
@@ -460,7 +712,10 @@ fn check_against_reference(what: &str, tensors: &Tensors, arch: &str, batch: usi
     // A network whose ReLUs all died would compare zeros with zeros.
     let spread = want.iter().fold(0f32, |m, v| m.max(v.abs()));
     assert!(spread > 1e-2, "{what}: degenerate logits {want:?}");
-    assert!(err <= LOGIT_REL_L2, "{what}: GPU logits {got:?}\nvs float64 reference {want:?}\nrelative L2 {err:.3e} > {LOGIT_REL_L2:e}");
+    assert!(
+        err <= LOGIT_REL_L2,
+        "{what}: GPU logits {got:?}\nvs float64 reference {want:?}\nrelative L2 {err:.3e} > {LOGIT_REL_L2:e}"
+    );
 }
 
 #[test]
@@ -471,7 +726,14 @@ fn random_resnet18_matches_the_float64_reference_on_odd_sizes() {
     check_against_reference("random ResNet-18", &t, "resnet18", 2, (57, 71), 1);
     // The same weights under Hugging Face names (microsoft/resnet-18's layout) fold the same.
     let tv = from_bytes("tv", &serialize(&t, Dtype::F32, &HashMap::new()));
-    let hf = from_bytes("hf", &serialize(&renamed(&with_num_batches_tracked(&t), hf_name), Dtype::F32, &HashMap::new()));
+    let hf = from_bytes(
+        "hf",
+        &serialize(
+            &renamed(&with_num_batches_tracked(&t), hf_name),
+            Dtype::F32,
+            &HashMap::new(),
+        ),
+    );
     assert_same_net("ResNet-18 under Hugging Face names", &hf, &tv, 0.0);
 }
 
@@ -510,7 +772,11 @@ fn the_family_is_detected_from_names_and_shapes() {
             tensors: shapes
                 .into_iter()
                 .map(|(k, s)| {
-                    let v = if k.ends_with("running_var") { 1.0 } else { 0.01 };
+                    let v = if k.ends_with("running_var") {
+                        1.0
+                    } else {
+                        0.01
+                    };
                     let n = s.iter().product();
                     (k, shadercam_loader::Tensor::new(s, vec![v; n]))
                 })
@@ -519,17 +785,37 @@ fn the_family_is_detected_from_names_and_shapes() {
         };
         let net = ResNet::from_checkpoint(&ck).unwrap_or_else(|e| panic!("{arch}: {e}"));
         assert_eq!(net.arch, arch);
-        assert_eq!(net.stages.iter().map(|s| s.blocks.len()).collect::<Vec<_>>(), blocks, "{arch}");
-        assert_eq!((net.num_features, net.num_classes(), net.classes[0].as_str()), (features, 1000, "tench"), "{arch}");
+        assert_eq!(
+            net.stages
+                .iter()
+                .map(|s| s.blocks.len())
+                .collect::<Vec<_>>(),
+            blocks,
+            "{arch}"
+        );
+        assert_eq!(
+            (net.num_features, net.num_classes(), net.classes[0].as_str()),
+            (features, 1000, "tench"),
+            "{arch}"
+        );
         let inner = &net.stages[2].blocks[0].convs[if bottleneck { 1 } else { 0 }];
-        assert_eq!((inner.kh, inner.stride, inner.cout), (3, 2, if bottleneck { 256 * width / 64 } else { 256 }), "{arch}: layer3.0 strided 3x3");
+        assert_eq!(
+            (inner.kh, inner.stride, inner.cout),
+            (3, 2, if bottleneck { 256 * width / 64 } else { 256 }),
+            "{arch}: layer3.0 strided 3x3"
+        );
     }
 }
 
 /// torchvision's tensor names and shapes for a ResNet with `blocks` per stage, basic or
 /// bottleneck blocks, and `width` the inner width of layer1's bottleneck (64; 128 for
 /// wide_resnet*_2).
-fn resnet_shapes(blocks: [usize; 4], bottleneck: bool, width: usize, classes: usize) -> Vec<(String, Vec<usize>)> {
+fn resnet_shapes(
+    blocks: [usize; 4],
+    bottleneck: bool,
+    width: usize,
+    classes: usize,
+) -> Vec<(String, Vec<usize>)> {
     let mut out = Vec::new();
     let mut conv = |conv: &str, bn: &str, shape: [usize; 4]| {
         out.push((format!("{conv}.weight"), shape.to_vec()));
@@ -551,11 +837,23 @@ fn resnet_shapes(blocks: [usize; 4], bottleneck: bool, width: usize, classes: us
                 conv(&format!("{p}.conv2"), &format!("{p}.bn2"), [w, w, 3, 3]);
                 conv(&format!("{p}.conv3"), &format!("{p}.bn3"), [cout, w, 1, 1]);
             } else {
-                conv(&format!("{p}.conv1"), &format!("{p}.bn1"), [cout, c_in, 3, 3]);
-                conv(&format!("{p}.conv2"), &format!("{p}.bn2"), [cout, cout, 3, 3]);
+                conv(
+                    &format!("{p}.conv1"),
+                    &format!("{p}.bn1"),
+                    [cout, c_in, 3, 3],
+                );
+                conv(
+                    &format!("{p}.conv2"),
+                    &format!("{p}.bn2"),
+                    [cout, cout, 3, 3],
+                );
             }
             if b == 0 && (s > 0 || c_in != cout) {
-                conv(&format!("{p}.downsample.0"), &format!("{p}.downsample.1"), [cout, c_in, 1, 1]);
+                conv(
+                    &format!("{p}.downsample.0"),
+                    &format!("{p}.downsample.1"),
+                    [cout, c_in, 1, 1],
+                );
             }
         }
         cin = cout;

@@ -14,7 +14,11 @@ pub struct Tensor {
 
 impl Tensor {
     pub fn new(shape: Vec<usize>, data: Vec<f32>) -> Self {
-        assert_eq!(shape.iter().product::<usize>(), data.len(), "tensor shape/data mismatch");
+        assert_eq!(
+            shape.iter().product::<usize>(),
+            data.len(),
+            "tensor shape/data mismatch"
+        );
         Self { shape, data }
     }
 }
@@ -66,17 +70,21 @@ impl Checkpoint {
             path: index.to_owned(),
             source,
         })?;
-        let json: serde_json::Value =
-            serde_json::from_str(&text).map_err(|e| bad(format!("not a shard index: invalid JSON ({e})")))?;
+        let json: serde_json::Value = serde_json::from_str(&text)
+            .map_err(|e| bad(format!("not a shard index: invalid JSON ({e})")))?;
         let map = json
             .get("weight_map")
             .and_then(|m| m.as_object())
-            .ok_or_else(|| bad("not a shard index: no `weight_map` object (tensor name -> shard file)".into()))?;
+            .ok_or_else(|| {
+                bad("not a shard index: no `weight_map` object (tensor name -> shard file)".into())
+            })?;
         let mut shards: Vec<&str> = Vec::new();
         for (name, file) in map {
-            let file = file
-                .as_str()
-                .ok_or_else(|| bad(format!("`weight_map` entry for `{name}` is {file}, not a file name")))?;
+            let file = file.as_str().ok_or_else(|| {
+                bad(format!(
+                    "`weight_map` entry for `{name}` is {file}, not a file name"
+                ))
+            })?;
             if !shards.contains(&file) {
                 shards.push(file);
             }
@@ -95,13 +103,17 @@ impl Checkpoint {
             }
             for (name, t) in part.tensors {
                 if tensors.insert(name.clone(), t).is_some() {
-                    return Err(bad(format!("tensor `{name}` is stored in more than one shard")));
+                    return Err(bad(format!(
+                        "tensor `{name}` is stored in more than one shard"
+                    )));
                 }
             }
         }
         for (name, file) in map {
             if !name.ends_with("num_batches_tracked") && !tensors.contains_key(name) {
-                return Err(bad(format!("`weight_map` puts `{name}` in {file}, which has no such tensor")));
+                return Err(bad(format!(
+                    "`weight_map` puts `{name}` in {file}, which has no such tensor"
+                )));
             }
         }
         if let Some(meta) = json.get("metadata").and_then(|m| m.as_object()) {
@@ -194,17 +206,17 @@ fn resolve_dir(dir: &Path) -> Result<PathBuf, LoadError> {
         .filter(|p| p.extension().is_some_and(|e| e == "safetensors"))
         .collect();
     found.sort();
-    match found.len() {
-        1 => Ok(found.remove(0)),
-        n => Err(LoadError::Format {
-            path: dir.to_owned(),
-            reason: format!(
-                "directory has {} `.safetensors` files ({found:?}) and no {SHARD_INDEX} or model.safetensors; \
-                 pass the checkpoint file itself",
-                if n == 0 { "no".to_string() } else { n.to_string() }
-            ),
-        }),
+    if found.len() == 1 {
+        return Ok(found.remove(0));
     }
+    Err(LoadError::Format {
+        path: dir.to_owned(),
+        reason: format!(
+            "directory has no {SHARD_INDEX} or model.safetensors and {} `.safetensors` files {found:?}; \
+             pass the checkpoint file itself",
+            found.len()
+        ),
+    })
 }
 
 /// Little-endian F32/F16/BF16 bytes to f32; `None` for any other dtype.

@@ -15,7 +15,7 @@ mod checkpoint;
 mod resnet;
 
 pub use checkpoint::{Checkpoint, SHARD_INDEX, Tensor};
-pub use resnet::{fold_bn, Block, ConvLayer, Naming, PreprocessMeta, ResNet, Stage};
+pub use resnet::{Block, ConvLayer, Naming, PreprocessMeta, ResNet, Stage, fold_bn};
 
 use std::path::PathBuf;
 

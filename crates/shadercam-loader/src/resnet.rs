@@ -1,7 +1,7 @@
 //! The ResNet family as plain data: every convolution with its BatchNorm folded in, weights in
 //! the layout the WGSL kernels read, plus the classifier and the checkpoint's metadata.
 
-use crate::{default_class_names, BN_EPS, Checkpoint, LoadError, Tensor};
+use crate::{BN_EPS, Checkpoint, LoadError, Tensor, default_class_names};
 use std::cell::RefCell;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -103,12 +103,19 @@ impl ResNet {
             path: ck.path.clone(),
             reason,
         };
+        if naming == Naming::HuggingFace {
+            check_hf_config(&ck.path)?;
+        }
         let bottleneck = names.shape_of("layer1.0.conv3.weight").is_some();
         let expansion = if bottleneck { 4 } else { 1 };
         let mut counts = Vec::new();
         for l in 1..=4 {
             let n = (0..)
-                .take_while(|b| names.shape_of(&format!("layer{l}.{b}.conv1.weight")).is_some())
+                .take_while(|b| {
+                    names
+                        .shape_of(&format!("layer{l}.{b}.conv1.weight"))
+                        .is_some()
+                })
                 .count();
             if n == 0 {
                 return Err(arch_err(format!(
@@ -142,29 +149,28 @@ impl ResNet {
             for b in 0..count {
                 let stride = if s > 0 && b == 0 { 2 } else { 1 };
                 let p = format!("layer{}.{b}", s + 1);
+                // `{p}.convJ` with `{p}.bnJ`.
+                let conv = |j: usize, oihw: [usize; 4], stride: usize, pad: usize| {
+                    let (c, bn) = (format!("{p}.conv{j}"), format!("{p}.bn{j}"));
+                    conv_bn(&names, &c, &bn, oihw, stride, pad)
+                };
                 let convs = if bottleneck {
+                    // torchvision v1.5 (and transformers with its default
+                    // `downsample_in_bottleneck=False`): the stride sits on the 3x3.
                     vec![
-                        conv_bn(&names, &format!("{p}.conv1"), &format!("{p}.bn1"), [width, cin, 1, 1], 1, 0)?,
-                        // torchvision v1.5 (and transformers with its default
-                        // `downsample_in_bottleneck=False`): the stride sits on the 3x3.
-                        conv_bn(&names, &format!("{p}.conv2"), &format!("{p}.bn2"), [width, width, 3, 3], stride, 1)?,
-                        conv_bn(&names, &format!("{p}.conv3"), &format!("{p}.bn3"), [cout, width, 1, 1], 1, 0)?,
+                        conv(1, [width, cin, 1, 1], 1, 0)?,
+                        conv(2, [width, width, 3, 3], stride, 1)?,
+                        conv(3, [cout, width, 1, 1], 1, 0)?,
                     ]
                 } else {
                     vec![
-                        conv_bn(&names, &format!("{p}.conv1"), &format!("{p}.bn1"), [cout, cin, 3, 3], stride, 1)?,
-                        conv_bn(&names, &format!("{p}.conv2"), &format!("{p}.bn2"), [cout, cout, 3, 3], 1, 1)?,
+                        conv(1, [cout, cin, 3, 3], stride, 1)?,
+                        conv(2, [cout, cout, 3, 3], 1, 1)?,
                     ]
                 };
                 let downsample = if stride != 1 || cin != cout {
-                    Some(conv_bn(
-                        &names,
-                        &format!("{p}.downsample.0"),
-                        &format!("{p}.downsample.1"),
-                        [cout, cin, 1, 1],
-                        stride,
-                        0,
-                    )?)
+                    let (c, bn) = (format!("{p}.downsample.0"), format!("{p}.downsample.1"));
+                    Some(conv_bn(&names, &c, &bn, [cout, cin, 1, 1], stride, 0)?)
                 } else {
                     None
                 };
@@ -178,22 +184,29 @@ impl ResNet {
         if classes_n == 0 {
             names.get("fc.weight", &[1000, num_features])?;
         }
-        let fc_weight = names.get("fc.weight", &[classes_n, num_features])?.data.clone();
+        let fc_weight = names
+            .get("fc.weight", &[classes_n, num_features])?
+            .data
+            .clone();
         let fc_bias = names.get("fc.bias", &[classes_n])?.data.clone();
         names.check_all_used()?;
 
         let classes = match ck.metadata.get("classes") {
             Some(json) => {
-                let names: Vec<String> = serde_json::from_str(json).map_err(|e| LoadError::Metadata {
-                    path: ck.path.clone(),
-                    key: "classes".into(),
-                    reason: format!("not a JSON list of strings ({e})"),
-                })?;
+                let names: Vec<String> =
+                    serde_json::from_str(json).map_err(|e| LoadError::Metadata {
+                        path: ck.path.clone(),
+                        key: "classes".into(),
+                        reason: format!("not a JSON list of strings ({e})"),
+                    })?;
                 if names.len() != classes_n {
                     return Err(LoadError::Metadata {
                         path: ck.path.clone(),
                         key: "classes".into(),
-                        reason: format!("lists {} names but the classifier has {classes_n} rows", names.len()),
+                        reason: format!(
+                            "lists {} names but the classifier has {classes_n} rows",
+                            names.len()
+                        ),
                     });
                 }
                 names
@@ -261,7 +274,10 @@ impl Naming {
                 });
             }
         }
-        if ck.tensors.contains_key("resnet.embedder.embedder.convolution.weight") {
+        if ck
+            .tensors
+            .contains_key("resnet.embedder.embedder.convolution.weight")
+        {
             return Ok(Self::HuggingFace);
         }
         let mut some: Vec<&str> = ck.tensors.keys().take(6).map(String::as_str).collect();
@@ -287,8 +303,8 @@ impl Naming {
 
     /// The file's name for the torchvision tensor name `tv`.
     ///
-    /// The Hugging Face translation table (`S`, `B`, `J` count from 0 in transformers, so
-    /// torchvision's `layerL` is stage `L-1` and its `convN`/`bnN` is layer `N-1`):
+    /// The Hugging Face translation table (transformers counts from 0: torchvision's `layerL`
+    /// is stage `L-1`, its `convN`/`bnN` is `layer.N-1`; `P` is a parameter name):
     ///
     /// | torchvision                  | transformers                                              |
     /// |------------------------------|-----------------------------------------------------------|
@@ -315,9 +331,14 @@ impl Naming {
 /// The table in [`Naming::file_name`]; `None` for a name outside it.
 fn hf_name(tv: &str) -> Option<String> {
     let parts: Vec<&str> = tv.split('.').collect();
-    let index = |s: &str, head: &str| -> Option<usize> { s.strip_prefix(head)?.parse::<usize>().ok()?.checked_sub(1) };
+    let index = |s: &str, head: &str| -> Option<usize> {
+        s.strip_prefix(head)?.parse::<usize>().ok()?.checked_sub(1)
+    };
     let block = |layer: &str, b: &str| -> Option<String> {
-        Some(format!("resnet.encoder.stages.{}.layers.{b}", index(layer, "layer")?))
+        Some(format!(
+            "resnet.encoder.stages.{}.layers.{b}",
+            index(layer, "layer")?
+        ))
     };
     Some(match parts.as_slice() {
         ["conv1", p] => format!("resnet.embedder.embedder.convolution.{p}"),
@@ -325,10 +346,49 @@ fn hf_name(tv: &str) -> Option<String> {
         ["fc", p] => format!("classifier.1.{p}"),
         [l, b, "downsample", "0", p] => format!("{}.shortcut.convolution.{p}", block(l, b)?),
         [l, b, "downsample", "1", p] => format!("{}.shortcut.normalization.{p}", block(l, b)?),
-        [l, b, m, p] if m.starts_with("conv") => format!("{}.layer.{}.convolution.{p}", block(l, b)?, index(m, "conv")?),
-        [l, b, m, p] if m.starts_with("bn") => format!("{}.layer.{}.normalization.{p}", block(l, b)?, index(m, "bn")?),
+        [l, b, m, p] if m.starts_with("conv") => format!(
+            "{}.layer.{}.convolution.{p}",
+            block(l, b)?,
+            index(m, "conv")?
+        ),
+        [l, b, m, p] if m.starts_with("bn") => format!(
+            "{}.layer.{}.normalization.{p}",
+            block(l, b)?,
+            index(m, "bn")?
+        ),
         _ => return None,
     })
+}
+
+/// transformers keeps architecture options in a `config.json` beside the weights, where the
+/// tensor names cannot show them. Two move a stride to another convolution than torchvision's
+/// (same tensor shapes, different network): refuse those rather than compute something else.
+fn check_hf_config(checkpoint: &Path) -> Result<(), LoadError> {
+    let dir = if checkpoint.is_dir() {
+        checkpoint
+    } else {
+        checkpoint.parent().unwrap_or(Path::new("."))
+    };
+    let path = dir.join("config.json");
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        return Ok(());
+    };
+    let config: serde_json::Value = serde_json::from_str(&text).map_err(|e| LoadError::Format {
+        path: path.clone(),
+        reason: format!("transformers config beside the checkpoint is not JSON ({e})"),
+    })?;
+    for key in ["downsample_in_bottleneck", "downsample_in_first_stage"] {
+        if config.get(key).and_then(|v| v.as_bool()) == Some(true) {
+            return Err(LoadError::Architecture {
+                path,
+                reason: format!(
+                    "`{key}: true` places a stride where torchvision's ResNet has none; only the default \
+                     (false, as in microsoft/resnet-*) is supported"
+                ),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// A checkpoint seen through its naming scheme, remembering which tensors were read.
@@ -366,7 +426,12 @@ impl<'a> Names<'a> {
     /// Errors if the file holds tensors the network did not read.
     fn check_all_used(&self) -> Result<(), LoadError> {
         let used = self.used.borrow();
-        let extra: Vec<&String> = self.ck.tensors.keys().filter(|k| !used.contains(*k)).collect();
+        let extra: Vec<&String> = self
+            .ck
+            .tensors
+            .keys()
+            .filter(|k| !used.contains(*k))
+            .collect();
         if extra.is_empty() {
             return Ok(());
         }
@@ -378,7 +443,11 @@ impl<'a> Names<'a> {
                  ResNet-D or ResNeXt are not supported",
                 extra.len(),
                 self.naming.label(),
-                if extra.len() > shown.len() { " ..." } else { "" }
+                if extra.len() > shown.len() {
+                    " ..."
+                } else {
+                    ""
+                }
             ),
         })
     }
@@ -390,7 +459,8 @@ fn parse_preprocess(json: &str) -> Result<PreprocessMeta, String> {
     let size = |key: &str, dst: &mut u32| -> Result<(), String> {
         if let Some(x) = v.get(key) {
             let n = x.as_u64().filter(|&n| (1..=4096).contains(&n));
-            *dst = n.ok_or_else(|| format!("`{key}` must be an integer in 1..=4096, got {x}"))? as u32;
+            *dst =
+                n.ok_or_else(|| format!("`{key}` must be an integer in 1..=4096, got {x}"))? as u32;
         }
         Ok(())
     };
@@ -398,10 +468,11 @@ fn parse_preprocess(json: &str) -> Result<PreprocessMeta, String> {
     size("crop_size", &mut p.crop_size)?;
     let triple = |key: &str, dst: &mut [f32; 3]| -> Result<(), String> {
         if let Some(x) = v.get(key) {
-            let vals: Option<Vec<f32>> = x
-                .as_array()
-                .filter(|a| a.len() == 3)
-                .map(|a| a.iter().filter_map(|e| e.as_f64().map(|f| f as f32)).collect());
+            let vals: Option<Vec<f32>> = x.as_array().filter(|a| a.len() == 3).map(|a| {
+                a.iter()
+                    .filter_map(|e| e.as_f64().map(|f| f as f32))
+                    .collect()
+            });
             match vals {
                 Some(t) if t.len() == 3 => dst.copy_from_slice(&t),
                 _ => return Err(format!("`{key}` must be a list of 3 numbers, got {x}")),

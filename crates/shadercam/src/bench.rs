@@ -9,9 +9,6 @@ use shadercam_cam::{ExplainOptions, Method};
 
 #[derive(Args)]
 pub struct BenchArgs {
-    /// Images per batch.
-    #[arg(long, default_value_t = 1)]
-    batch: usize,
     /// Timed iterations (after warm-up).
     #[arg(long, default_value_t = 10)]
     iters: usize,
@@ -32,8 +29,6 @@ pub struct BenchArgs {
 
 #[derive(Args)]
 pub struct ProfileArgs {
-    #[arg(long, default_value_t = 1)]
-    batch: usize,
     #[arg(long, default_value = "gradcam", value_parser = crate::parse_method)]
     method: Method,
     #[arg(long)]
@@ -67,17 +62,18 @@ fn median(v: &mut [f64]) -> f64 {
 }
 
 pub fn bench(a: BenchArgs) -> Result<()> {
-    if a.batch == 0 || a.iters == 0 {
+    let batch = a.model.batch.unwrap_or(1);
+    if batch == 0 || a.iters == 0 {
         anyhow::bail!(crate::Usage("--batch and --iters must be at least 1".into()));
     }
     let mut model = a.model.clone();
-    model.batch = Some(a.batch);
+    model.batch = Some(batch);
     let (mut ex, pre, _) = load(&model)?;
     let crop = pre.crop_size as usize;
-    if a.batch > ex.max_batch(crop) {
-        anyhow::bail!(crate::Usage(format!("--batch {} exceeds this adapter's limit of {} images of {crop}x{crop}", a.batch, ex.max_batch(crop))));
+    if batch > ex.max_batch(crop) {
+        anyhow::bail!(crate::Usage(format!("--batch {} exceeds this adapter's limit of {} images of {crop}x{crop}", batch, ex.max_batch(crop))));
     }
-    let x = inputs(a.batch, crop);
+    let x = inputs(batch, crop);
     let opts = ExplainOptions { method: a.method, ..Default::default() };
     for _ in 0..a.warmup {
         ex.explain(&x, crop, &[], &opts)?;
@@ -93,35 +89,36 @@ pub fn bench(a: BenchArgs) -> Result<()> {
         cam.push(c);
     }
     let (f, c, t) = (median(&mut fwd), median(&mut cam), median(&mut total));
-    let ips = a.batch as f64 * 1e3 / t;
+    let ips = batch as f64 * 1e3 / t;
     let info = &ex.ctx.info;
     if a.json {
         println!(
             "{}",
             serde_json::json!({
                 "adapter": info.name, "backend": format!("{:?}", info.backend), "device_type": format!("{:?}", info.device_type),
-                "driver": info.driver_info, "batch": a.batch, "iters": a.iters, "method": a.method.name(), "crop": crop,
+                "driver": info.driver_info, "batch": batch, "iters": a.iters, "method": a.method.name(), "crop": crop,
                 "forward_ms_median": f, "cam_ms_median": c, "total_ms_median": t, "images_per_s": ips,
             })
         );
     } else {
         println!("adapter: {} ({:?}, {:?}) {}", info.name, info.backend, info.device_type, info.driver_info);
-        println!("batch {} x {crop}x{crop}, {} iterations after {} warm-up, method {}", a.batch, a.iters, a.warmup, a.method);
+        println!("batch {} x {crop}x{crop}, {} iterations after {} warm-up, method {}", batch, a.iters, a.warmup, a.method);
         println!("forward  {f:10.3} ms (median)");
         println!("cam      {c:10.3} ms (median)");
         println!("total    {t:10.3} ms (median: upload + forward + CAM + overlays + readback, one submit)");
         println!("throughput {ips:.1} images/s");
     }
     if a.profile {
-        profile(ProfileArgs { batch: a.batch, method: a.method, json: a.json, model })?;
+        profile(ProfileArgs { method: a.method, json: a.json, model })?;
     }
     Ok(())
 }
 
 pub fn profile(a: ProfileArgs) -> Result<()> {
+    let batch = a.model.batch.unwrap_or(1);
     let (mut ex, pre, _) = load(&a.model)?;
     let crop = pre.crop_size as usize;
-    let x = inputs(a.batch, crop);
+    let x = inputs(batch, crop);
     let opts = ExplainOptions { method: a.method, ..Default::default() };
     ex.explain(&x, crop, &[], &opts)?; // warm-up: compiles pipelines, fills the maps
     let rows = ex.dispatch_table(&x, crop, &opts)?;
@@ -142,7 +139,7 @@ pub fn profile(a: ProfileArgs) -> Result<()> {
             .zip(&times)
             .map(|((k, shape, macs, bytes, _), ms)| serde_json::json!({"kernel": k, "shape": shape, "ms": ms, "gflops": 2.0 * *macs as f64 / ms / 1e6, "gbps": *bytes as f64 / ms / 1e6, "share": ms / sum}))
             .collect();
-        println!("{}", serde_json::json!({"adapter": ex.ctx.info.name, "gpu_timestamps": gpu_clock, "batch": a.batch, "total_ms": sum, "kernels": v}));
+        println!("{}", serde_json::json!({"adapter": ex.ctx.info.name, "gpu_timestamps": gpu_clock, "batch": batch, "total_ms": sum, "kernels": v}));
         return Ok(());
     }
     println!(

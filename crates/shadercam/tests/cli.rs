@@ -1,0 +1,278 @@
+//! The real `shadercam` binary on tests/fixtures: outputs, JSON fields, exit codes, parity of
+//! the written heatmap with pytorch-grad-cam, and `eval`'s pointing game against the one the
+//! reference maps give. GPU runs use whatever adapter wgpu finds (lavapipe in CI).
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn fixture(rel: &str) -> PathBuf {
+    root().join("tests/fixtures").join(rel)
+}
+
+fn run(args: &[&str]) -> Output {
+    let out = Command::new(env!("CARGO_BIN_EXE_shadercam"))
+        .args(args)
+        .env_remove("SHADERCAM_WEIGHTS")
+        .output()
+        .expect("run shadercam");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !stderr.contains("no usable GPU adapter"),
+        "no GPU adapter: install one (`apt-get install mesa-vulkan-drivers` for lavapipe)\n{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "shadercam panicked:\n{stderr}");
+    out
+}
+
+fn json_lines(out: &Output) -> Vec<Value> {
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect()
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("shadercam-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
+fn read_f32(path: &Path, name: &str) -> Vec<f32> {
+    let bytes = std::fs::read(path).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    st.tensor(name).unwrap().data().chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
+}
+
+/// Reads a little-endian f32 .npy file written by shadercam, checking its header.
+fn read_npy(path: &Path) -> (Vec<usize>, Vec<f32>) {
+    let b = std::fs::read(path).unwrap();
+    assert_eq!(&b[..6], b"\x93NUMPY", "{}: not a .npy file", path.display());
+    let hlen = u16::from_le_bytes([b[8], b[9]]) as usize;
+    let header = std::str::from_utf8(&b[10..10 + hlen]).unwrap();
+    assert!(header.contains("'descr': '<f4'") && header.contains("'fortran_order': False"), "{header}");
+    let shape: Vec<usize> = header
+        .split("'shape': (")
+        .nth(1)
+        .unwrap()
+        .split(')')
+        .next()
+        .unwrap()
+        .split(',')
+        .filter_map(|s| s.trim().parse().ok())
+        .collect();
+    let data = b[10 + hlen..].chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+    (shape, data)
+}
+
+#[test]
+fn explain_writes_every_output_and_matches_pytorch_grad_cam() {
+    let out_dir = tmp("explain");
+    let img = fixture("images/shape_002.png");
+    let out = run(&[
+        "explain",
+        img.to_str().unwrap(),
+        "--out-dir",
+        out_dir.to_str().unwrap(),
+        "--json",
+        "--save-heatmap",
+        "--maps",
+        "4",
+        "--top-k",
+        "2",
+    ]);
+    assert!(out.status.success(), "exit {:?}: {}", out.status, String::from_utf8_lossy(&out.stderr));
+    let recs = json_lines(&out);
+    assert_eq!(recs.len(), 1);
+    let r = &recs[0];
+    assert_eq!(r["image"], img.to_str().unwrap());
+    assert_eq!((r["width"].as_u64(), r["height"].as_u64()), (Some(384), Some(384)));
+    assert_eq!(r["method"], "gradcam");
+    assert_eq!(r["target"], 1, "shape_002 is a ring (class 1)");
+    assert_eq!(r["targets"].as_array().unwrap().len(), 2);
+    assert_eq!(r["logits"].as_array().unwrap().len(), 8);
+    let p0 = &r["predictions"][0];
+    assert_eq!((p0["class_index"].as_u64(), p0["label"].as_str()), (Some(1), Some("ring")));
+    assert!(p0["score"].as_f64().unwrap() > 0.99 && p0["logit"].is_number());
+    let (px, py) = (r["peak"]["x"].as_u64().unwrap(), r["peak"]["y"].as_u64().unwrap());
+    assert!(px < 384 && py < 384);
+    let b: Vec<u64> = r["box"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap()).collect();
+    assert!(b[0] <= px && px <= b[2] && b[1] <= py && py <= b[3], "peak inside the CAM box: {b:?} ({px}, {py})");
+    for f in ["shape_002.cam.png", "shape_002.overlay.png", "shape_002.heatmap.npy", "shape_002.maps.png"] {
+        assert!(out_dir.join(f).is_file(), "{f} missing");
+    }
+    let second = r["targets"][1].as_u64().unwrap();
+    assert!(out_dir.join(format!("shape_002.class{second}.cam.png")).is_file());
+    let overlay = image_dims(&out_dir.join("shape_002.overlay.png"));
+    assert_eq!(overlay, (384, 384), "overlay covers the original picture");
+    // From the PNG file (not the reference tensor): preprocessing + forward + CAM end to end.
+    let (shape, heat) = read_npy(&out_dir.join("shape_002.heatmap.npy"));
+    assert_eq!(shape, [224, 224]);
+    let want = read_f32(&fixture("reference.safetensors"), "shape_002.gradcam");
+    let err = heat.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+    assert!(err <= 2e-3, "heatmap from the PNG differs from pytorch-grad-cam by {err}");
+    // No temporary files are left behind.
+    for e in std::fs::read_dir(&out_dir).unwrap() {
+        let name = e.unwrap().file_name().to_string_lossy().into_owned();
+        assert!(!name.starts_with('.'), "leftover file {name}");
+    }
+}
+
+fn image_dims(p: &Path) -> (u32, u32) {
+    let b = std::fs::read(p).unwrap();
+    assert_eq!(&b[1..4], b"PNG");
+    (u32::from_be_bytes([b[16], b[17], b[18], b[19]]), u32::from_be_bytes([b[20], b[21], b[22], b[23]]))
+}
+
+#[test]
+fn bad_inputs_are_reported_and_the_good_ones_still_run() {
+    let dir = tmp("mixed");
+    std::fs::create_dir_all(&dir).unwrap();
+    let fake = dir.join("notes.png");
+    std::fs::write(&fake, "this is text, not a PNG").unwrap();
+    let empty_dir = dir.join("empty");
+    std::fs::create_dir_all(&empty_dir).unwrap();
+    let out_dir = dir.join("out");
+    let good = fixture("images/shape_000.png");
+    let out = run(&[
+        "explain",
+        good.to_str().unwrap(),
+        fake.to_str().unwrap(),
+        "missing.png",
+        empty_dir.to_str().unwrap(),
+        "--out-dir",
+        out_dir.to_str().unwrap(),
+        "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "some inputs failed: exit 1");
+    let recs = json_lines(&out);
+    let err_of = |needle: &str| {
+        recs.iter()
+            .find(|r| r["image"].as_str().is_some_and(|i| i.contains(needle)))
+            .and_then(|r| r["error"].as_str().map(str::to_owned))
+            .unwrap_or_else(|| panic!("no error record for {needle}: {recs:?}"))
+    };
+    assert!(err_of("notes.png").contains("notes.png"));
+    assert!(err_of("missing.png").contains("no such file"));
+    assert!(err_of("empty").contains("no image files"));
+    assert!(recs.iter().any(|r| r["image"] == good.to_str().unwrap() && r["target"] == 6));
+    assert!(out_dir.join("shape_000.cam.png").is_file());
+    assert!(!out_dir.join("notes.cam.png").exists(), "no output for a failed input");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("1 ok, 3 failed"), "summary line: {stderr}");
+}
+
+#[test]
+fn usage_errors_exit_2_with_a_message() {
+    let dir = tmp("usage");
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("a-file");
+    std::fs::write(&file, "x").unwrap();
+    let img = fixture("images/shape_000.png");
+    let img = img.to_str().unwrap();
+    let out_dir = dir.join("out");
+    let od = out_dir.to_str().unwrap();
+    for (args, needle) in [
+        (vec!["explain", img, "--top-k", "0", "--out-dir", od], "--top-k must be at least 1"),
+        (vec!["explain", img, "--target", "99", "--out-dir", od], "--target 99 is outside the model's 8 classes"),
+        (vec!["explain", img, "--out-dir", file.to_str().unwrap()], "is not a directory"),
+        (vec!["explain", img, "--target", "1", "--top-k", "2", "--out-dir", od], "cannot be used with"),
+        (vec!["explain", img, "--method", "magic", "--out-dir", od], "unknown method"),
+    ] {
+        let out = run(&args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(needle), "{args:?}: expected {needle:?} in {stderr}");
+    }
+}
+
+#[test]
+fn a_bad_checkpoint_is_a_clear_error() {
+    let dir = tmp("ckpt");
+    std::fs::create_dir_all(&dir).unwrap();
+    let bad = dir.join("random.safetensors");
+    std::fs::write(&bad, [7u8; 64]).unwrap();
+    let img = fixture("images/shape_000.png");
+    let out = run(&["classify", img.to_str().unwrap(), "--weights", bad.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr.contains("random.safetensors") && stderr.contains("not a valid safetensors file"), "{stderr}");
+}
+
+#[test]
+fn classify_a_directory_as_json() {
+    let out = run(&["classify", fixture("images").to_str().unwrap(), "--json", "--top-k", "3"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let recs = json_lines(&out);
+    assert_eq!(recs.len(), 8, "every fixture image");
+    let labels: Value = serde_json::from_str(&std::fs::read_to_string(fixture("labels.json")).unwrap()).unwrap();
+    for r in &recs {
+        assert_eq!(r["predictions"].as_array().unwrap().len(), 3);
+        assert!(r.get("peak").is_none() && r.get("box").is_none(), "classify has no map fields");
+        let stem = Path::new(r["image"].as_str().unwrap()).file_stem().unwrap().to_str().unwrap().to_owned();
+        assert_eq!(r["predictions"][0]["class_index"], labels["images"][&stem]["top1"], "{stem}");
+    }
+}
+
+/// score_refs.py's pointing game, on the reference Grad-CAM maps.
+fn reference_pointing_game() -> f64 {
+    let labels: Value = serde_json::from_str(&std::fs::read_to_string(fixture("labels.json")).unwrap()).unwrap();
+    let (mut hit, mut n) = (0, 0);
+    for (name, l) in labels["images"].as_object().unwrap() {
+        let Some(b) = l["box"].as_array() else { continue };
+        let b: Vec<f64> = b.iter().map(|v| v.as_f64().unwrap()).collect();
+        let (w, h) = (l["width"].as_f64().unwrap(), l["height"].as_f64().unwrap());
+        let (short, long) = (w.min(h), w.max(h));
+        let nl = (256.0 * long / short).floor();
+        let (nw, nh) = if w <= h { (256.0, nl) } else { (nl, 256.0) };
+        let r = nw / w;
+        let round_even = |v: f64| {
+            let f = v.floor();
+            if v - f == 0.5 { if f % 2.0 == 0.0 { f } else { f + 1.0 } } else { v.round() }
+        };
+        let (left, top) = (round_even((nw - 224.0) / 2.0), round_even((nh - 224.0) / 2.0));
+        let gc = read_f32(&fixture("reference.safetensors"), &format!("{name}.gradcam"));
+        let idx = gc.iter().enumerate().fold(0, |m, (i, &v)| if v > gc[m] { i } else { m });
+        let (px, py) = ((idx % 224) as f64, (idx / 224) as f64);
+        let (x0, x1, y0, y1) = (b[0] * r - left, b[2] * r - left, b[1] * r - top, b[3] * r - top);
+        hit += (x0 - 0.5 <= px && px <= x1 + 0.5 && y0 - 0.5 <= py && py <= y1 + 0.5) as usize;
+        n += 1;
+    }
+    hit as f64 / n as f64
+}
+
+#[test]
+fn eval_gives_the_reference_pointing_game() {
+    let out = run(&["eval", fixture("labels.json").to_str().unwrap(), "--json"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let s = &json_lines(&out)[0];
+    assert_eq!(s["images"], 8);
+    assert_eq!(s["boxes"], 6);
+    assert_eq!(s["top1_accuracy"].as_f64(), Some(1.0), "{s}");
+    let want = reference_pointing_game();
+    assert_eq!(s["pointing_game"].as_f64(), Some(want), "ours {s} vs reference maps {want}");
+    assert!(s["iou50"].as_f64().is_some());
+}
+
+#[test]
+fn bench_and_profile_report_their_fields() {
+    let out = run(&["bench", "--batch", "1", "--iters", "1", "--warmup", "0", "--json"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let b = &json_lines(&out)[0];
+    for k in ["adapter", "backend", "batch", "iters", "forward_ms_median", "cam_ms_median", "total_ms_median", "images_per_s"] {
+        assert!(b.get(k).is_some(), "bench JSON lacks {k}: {b}");
+    }
+    assert!(b["forward_ms_median"].as_f64().unwrap() > 0.0 && b["images_per_s"].as_f64().unwrap() > 0.0);
+    let out = run(&["profile", "--json"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let p = &json_lines(&out)[0];
+    let kernels = p["kernels"].as_array().unwrap();
+    assert!(kernels.len() > 50, "every conv of ResNet-50 plus the CAM stage");
+    assert!(kernels.iter().any(|k| k["kernel"] == "layer4.2.conv3"));
+    let share: f64 = kernels.iter().map(|k| k["share"].as_f64().unwrap()).sum();
+    assert!((share - 1.0).abs() < 1e-6);
+}
