@@ -1,17 +1,19 @@
 //! Every distinct convolution of ResNet-50 (224x224 input, batch 1), timed alone.
 //!
-//! One criterion benchmark per shape, named `stage/kind/in_hxin_w/cin->cout`; the throughput is
+//! One criterion benchmark per shape and kernel variant, named
+//! `conv/stage/kind/Variant/xN/in_hxin_w/cin->cout` (`Tiled` is the GPU kernel, `Direct` the
+//! CPU-adapter kernel, see `ConvVariant`; the network uses `Conv2d::preferred`); the throughput is
 //! the layer's multiply-adds (`Throughput::Elements`), so criterion prints GMAC/s beside the time.
 //! `iter_custom` records `iters` copies of the same dispatch into one compute pass, submits once,
 //! waits for the GPU (`device.poll(wait)`) and only then reads the clock: the time is GPU work plus
 //! one submit, divided by `iters` by criterion.
 //!
 //! Run: `cargo bench --bench conv` (all shapes, a few minutes on lavapipe) or
-//! `cargo bench --bench conv -- layer3` for a subset. The `x<n>` in each name is how often the
+//! `cargo bench --bench conv -- layer3` or `-- Direct` for a subset. The `x<n>` in each name is how often the
 //! shape occurs in ResNet-50; multiply to weigh a shape's share of a forward pass.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use shadercam_kernels::kernels::{encode, ConvShape, Dispatch, Kernels, CONV_RELU, CONV_RESIDUAL};
+use shadercam_kernels::kernels::{encode, ConvShape, ConvVariant, Dispatch, Kernels, CONV_RELU, CONV_RESIDUAL};
 use shadercam_kernels::GpuContext;
 use shadercam_suite::{gpu, Rng};
 use std::time::{Duration, Instant};
@@ -86,13 +88,16 @@ fn bench_conv(c: &mut Criterion) {
         let residual = ctx.storage_from("residual", &rng.vec(oh * ow * layer.cout)).unwrap();
         let output = ctx.storage("output", (oh * ow * layer.cout * 4) as u64).unwrap();
         let flags = CONV_RELU | if layer.residual { CONV_RESIDUAL } else { 0 };
-        let d = kernels
-            .conv2d
-            .dispatch(&ctx, layer.name, &s, flags, &input, &weight, &bias, &residual, &output)
-            .unwrap();
         group.throughput(Throughput::Elements(s.macs()));
-        let id = BenchmarkId::new(layer.name, format!("x{}/{}x{}/{}->{}", layer.count, layer.in_hw, layer.in_hw, layer.cin, layer.cout));
-        group.bench_function(id, |b| b.iter_custom(|iters| time_dispatches(&ctx, &d, iters)));
+        let shape = format!("x{}/{}x{}/{}->{}", layer.count, layer.in_hw, layer.in_hw, layer.cin, layer.cout);
+        for variant in ConvVariant::ALL {
+            let d = kernels
+                .conv2d
+                .dispatch_variant(&ctx, variant, layer.name, &s, flags, &input, &weight, &bias, &residual, &output)
+                .unwrap();
+            let id = BenchmarkId::new(format!("{}/{variant:?}", layer.name), &shape);
+            group.bench_function(id, |b| b.iter_custom(|iters| time_dispatches(&ctx, &d, iters)));
+        }
     }
     group.finish();
 }

@@ -182,3 +182,37 @@ fn fixed_targets_and_bad_targets() {
     let err = ex.explain(&x, 224, &[], &ExplainOptions { targets: Targets::TopK(0), ..Default::default() });
     assert!(err.err().unwrap().to_string().contains("--top-k"));
 }
+
+#[test]
+fn batches_over_the_adapter_limit_are_split_not_refused() {
+    // A device whose storage bindings hold 10 MiB: the largest weight (layer4's 3x3 conv,
+    // 9.4 MB) still fits, but only 3 images' activations (3.2 MB each at 224x224) do.
+    let ctx = GpuContext::with_limits(|l| l.max_storage_buffer_binding_size = 10 << 20).unwrap_or_else(|e| panic!("{e}"));
+    let mut ex = explainer(ctx);
+    assert_eq!(ex.max_batch(224), 3);
+    let names = fixture_names();
+    let refs = fixture("reference.safetensors");
+    let out = ex.explain(&inputs(&names[..4]), 224, &[], &ExplainOptions::default()).unwrap();
+    assert_eq!(out.len(), 4, "4 images in batches of 3 + 1");
+    for (name, e) in names.iter().zip(&out) {
+        let (_, logits) = read_tensor(&refs, &format!("{name}.logits"));
+        for (g, w) in e.logits.iter().zip(&logits) {
+            assert!((g - w).abs() <= 1e-3, "{name}: {:?} vs {logits:?}", e.logits);
+        }
+        let (_, want) = read_tensor(&refs, &format!("{name}.gradcam"));
+        let err = e.heatmaps[0].iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+        assert!(err <= GRADCAM_ABS, "{name}: heatmap error {err}");
+    }
+}
+
+#[test]
+fn a_lost_device_is_an_error_not_a_panic() {
+    let ctx = gpu();
+    let mut ex = explainer(ctx.clone());
+    let names = fixture_names();
+    let x = inputs(&names[..1]);
+    ctx.device.destroy();
+    let err = ex.explain(&x, 224, &[], &ExplainOptions::default()).expect_err("explaining on a destroyed device must fail");
+    let msg = err.to_string();
+    assert!(msg.contains("batch of 1 image") || msg.contains("lost") || msg.contains("destroyed") || msg.contains("invalid"), "{msg}");
+}

@@ -184,16 +184,7 @@ impl CamStage {
         buffers: &[(u32, &wgpu::Buffer)],
         workgroups: (u32, u32, u32),
     ) -> Result<Dispatch, GpuError> {
-        let ubuf = ctx.scoped(label, || {
-            wgpu::util::DeviceExt::create_buffer_init(
-                &ctx.device,
-                &wgpu::util::BufferInitDescriptor {
-                    label: Some(label),
-                    contents: params,
-                    usage: wgpu::BufferUsages::UNIFORM,
-                },
-            )
-        })?;
+        let ubuf = ctx.uniform_bytes(label, params)?;
         let layout = pipeline.get_bind_group_layout(0);
         let mut entries = vec![wgpu::BindGroupEntry { binding: 0, resource: ubuf.as_entire_binding() }];
         entries.extend(buffers.iter().map(|(i, b)| wgpu::BindGroupEntry { binding: *i, resource: b.as_entire_binding() }));

@@ -2,7 +2,6 @@
 
 use crate::GpuError;
 use std::sync::{Arc, Mutex};
-use wgpu::util::DeviceExt;
 
 /// The device, its queue and what we learned about the adapter. Handles are reference-counted,
 /// so this is cheap to clone and has no lifetimes (wgpu's `repeated_compute` pattern).
@@ -15,6 +14,7 @@ pub struct GpuContext {
     pub features: wgpu::Features,
     /// The first error wgpu reported outside an error scope (e.g. device loss mid-batch).
     uncaptured: Arc<Mutex<Option<String>>>,
+    lost: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// Rank of an adapter type: lower is preferred (discrete > integrated > virtual > CPU).
@@ -41,14 +41,34 @@ impl GpuContext {
     /// `SHADERCAM_ADAPTER` (a case-insensitive substring of the adapter name) picks another;
     /// wgpu's `WGPU_BACKEND` restricts the backends searched.
     pub fn new() -> Result<Self, GpuError> {
-        pollster::block_on(Self::new_async())
+        pollster::block_on(Self::new_async(|_| {}))
     }
 
-    async fn new_async() -> Result<Self, GpuError> {
-        let desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
-        let backends = desc.backends;
-        let instance = wgpu::Instance::new(desc);
+    /// Like [`GpuContext::new`], but the device is created with `adjust`ed (lower) limits —
+    /// e.g. a small `max_storage_buffer_binding_size` to exercise batch splitting as a smaller
+    /// GPU would.
+    pub fn with_limits(adjust: impl FnOnce(&mut wgpu::Limits)) -> Result<Self, GpuError> {
+        pollster::block_on(Self::new_async(adjust))
+    }
+
+    async fn new_async(adjust: impl FnOnce(&mut wgpu::Limits)) -> Result<Self, GpuError> {
+        // Native APIs first; OpenGL only when they find nothing (its EGL probing is noisy and
+        // its compute support the weakest). WGPU_BACKEND overrides both.
+        let explicit = std::env::var_os("WGPU_BACKEND").is_some();
+        let mut desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
+        if !explicit {
+            desc.backends = wgpu::Backends::PRIMARY;
+        }
+        let mut backends = desc.backends;
+        let mut instance = wgpu::Instance::new(desc);
         let mut adapters = instance.enumerate_adapters(backends).await;
+        if adapters.is_empty() && !explicit {
+            let mut desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
+            desc.backends = wgpu::Backends::all();
+            backends = desc.backends;
+            instance = wgpu::Instance::new(desc);
+            adapters = instance.enumerate_adapters(backends).await;
+        }
         let found: Vec<String> = adapters
             .iter()
             .map(|a| {
@@ -79,7 +99,8 @@ impl GpuContext {
             )));
         };
         let info = adapter.get_info();
-        let limits = adapter.limits();
+        let mut limits = adapter.limits();
+        adjust(&mut limits);
         let wanted = wgpu::Features::TIMESTAMP_QUERY
             | wgpu::Features::TIMESTAMP_QUERY_INSIDE_PASSES
             | wgpu::Features::SHADER_F16;
@@ -102,7 +123,10 @@ impl GpuContext {
             slot.get_or_insert_with(|| e.to_string());
         }));
         let sink = uncaptured.clone();
+        let lost = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let lost_flag = lost.clone();
         device.set_device_lost_callback(move |reason, msg| {
+            lost_flag.store(true, std::sync::atomic::Ordering::SeqCst);
             let mut slot = sink.lock().unwrap_or_else(|p| p.into_inner());
             slot.get_or_insert_with(|| format!("device lost ({reason:?}): {msg}"));
         });
@@ -113,6 +137,7 @@ impl GpuContext {
             limits,
             features,
             uncaptured,
+            lost,
         })
     }
 
@@ -152,20 +177,20 @@ impl GpuContext {
     }
 
     /// A storage buffer holding `data` (f32 or any Pod), usable as a copy source and target.
+    /// Created unmapped and filled through the queue: `create_buffer_init` panics on a lost
+    /// device, this returns an error.
     pub fn storage_from<T: bytemuck::Pod>(&self, label: &str, data: &[T]) -> Result<wgpu::Buffer, GpuError> {
         let bytes: &[u8] = bytemuck::cast_slice(data);
-        self.check_size(label, bytes.len() as u64)?;
-        self.scoped(label, || {
-            self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                label: Some(label),
-                contents: if bytes.is_empty() { &[0u8; 16] } else { bytes },
-                usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
-            })
-        })
+        let buf = self.storage(label, bytes.len() as u64)?;
+        if !bytes.is_empty() {
+            self.queue.write_buffer(&buf, 0, bytes);
+        }
+        Ok(buf)
     }
 
     /// An uninitialised (zeroed) storage buffer of `bytes` bytes.
     pub fn storage(&self, label: &str, bytes: u64) -> Result<wgpu::Buffer, GpuError> {
+        self.alive()?;
         self.check_size(label, bytes)?;
         self.scoped(label, || {
             self.device.create_buffer(&wgpu::BufferDescriptor {
@@ -177,15 +202,34 @@ impl GpuContext {
         })
     }
 
+    /// A uniform buffer holding `bytes` (one `#[repr(C)]` params struct).
+    pub fn uniform_bytes(&self, label: &str, bytes: &[u8]) -> Result<wgpu::Buffer, GpuError> {
+        self.alive()?;
+        let buf = self.scoped(label, || {
+            self.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some(label),
+                size: (bytes.len() as u64).next_multiple_of(16),
+                usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            })
+        })?;
+        self.queue.write_buffer(&buf, 0, bytes);
+        Ok(buf)
+    }
+
     /// A uniform buffer holding one `#[repr(C)]` params struct.
     pub fn uniform<T: bytemuck::Pod>(&self, label: &str, value: &T) -> Result<wgpu::Buffer, GpuError> {
-        self.scoped(label, || {
-            self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                label: Some(label),
-                contents: bytemuck::bytes_of(value),
-                usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
-            })
-        })
+        self.uniform_bytes(label, bytemuck::bytes_of(value))
+    }
+
+    /// An error if wgpu reported the device lost (driver reset, out of memory, destroyed).
+    pub fn alive(&self) -> Result<(), GpuError> {
+        if self.lost.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(GpuError::Execution(
+                self.take_uncaptured().unwrap_or_else(|| "the GPU device was lost".into()),
+            ));
+        }
+        Ok(())
     }
 
     /// Fails early, naming the buffer, when one binding would exceed the adapter's limits.
@@ -213,6 +257,7 @@ impl GpuContext {
         mut encoder: wgpu::CommandEncoder,
         reads: &[(&wgpu::Buffer, u64)],
     ) -> Result<Vec<Vec<f32>>, GpuError> {
+        self.alive()?;
         let mut stagings = Vec::new();
         for (i, (src, bytes)) in reads.iter().enumerate() {
             let size = bytes.next_multiple_of(4).max(4);

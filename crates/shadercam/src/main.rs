@@ -15,6 +15,15 @@ use shadercam_loader::ResNet;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Set by the first Ctrl-C: the run stops between images (every file already written is whole,
+/// none is half-written) and exits 130. A second Ctrl-C exits at once.
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+fn interrupted() -> bool {
+    INTERRUPTED.load(Ordering::SeqCst)
+}
 
 #[derive(Parser)]
 #[command(name = "shadercam", version, about = "Where did the classifier look? ResNet inference and class activation maps in WGSL on any GPU.")]
@@ -135,6 +144,12 @@ impl std::error::Error for Usage {}
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let _ = ctrlc::set_handler(|| {
+        if INTERRUPTED.swap(true, Ordering::SeqCst) {
+            std::process::exit(130);
+        }
+        eprintln!("\ninterrupted: finishing the current image, then stopping (Ctrl-C again to quit now)");
+    });
     let result = match cli.command {
         Command::Explain(a) => explain(a),
         Command::Classify(a) => classify(a),
@@ -143,6 +158,7 @@ fn main() -> ExitCode {
         Command::Profile(a) => bench::profile(a).map(|()| true),
     };
     match result {
+        _ if interrupted() => ExitCode::from(130),
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::from(1),
         Err(e) => {
@@ -284,6 +300,9 @@ fn explain(a: ExplainArgs) -> Result<bool> {
     }
     let mut ok = 0usize;
     for chunk in files.chunks(batch) {
+        if interrupted() {
+            break;
+        }
         let imgs = load_batch(chunk, &pre, a.model.max_pixels, &pb, a.json, &mut failed);
         if imgs.is_empty() {
             continue;
@@ -303,6 +322,9 @@ fn explain(a: ExplainArgs) -> Result<bool> {
             }
         };
         for (img, e) in imgs.iter().zip(&results) {
+            if interrupted() {
+                break;
+            }
             let name = img.path.display().to_string();
             let report = ImageReport::new(&name, img, e, a.method, &classes, a.top_k.unwrap_or(1).max(5));
             match write_outputs(&a, img, e, &ex) {
@@ -326,8 +348,17 @@ fn explain(a: ExplainArgs) -> Result<bool> {
         }
     }
     pb.finish_and_clear();
-    eprintln!("{ok} ok, {failed} failed");
+    summary(ok, failed, files.len() + input_errors.len());
     Ok(failed == 0)
+}
+
+/// The closing line on stderr.
+fn summary(ok: usize, failed: usize, total: usize) {
+    if interrupted() {
+        eprintln!("interrupted: {ok} ok, {failed} failed, {} not processed", total.saturating_sub(ok + failed));
+    } else {
+        eprintln!("{ok} ok, {failed} failed");
+    }
 }
 
 /// Writes one image's pictures; returns the main one's path.
@@ -369,6 +400,9 @@ fn classify(a: ClassifyArgs) -> Result<bool> {
     }
     let mut ok = 0;
     for chunk in files.chunks(batch) {
+        if interrupted() {
+            break;
+        }
         let imgs = load_batch(chunk, &pre, a.model.max_pixels, &pb, a.json, &mut failed);
         if imgs.is_empty() {
             continue;
@@ -402,7 +436,7 @@ fn classify(a: ClassifyArgs) -> Result<bool> {
         }
     }
     pb.finish_and_clear();
-    eprintln!("{ok} ok, {failed} failed");
+    summary(ok, failed, files.len() + input_errors.len());
     Ok(failed == 0)
 }
 

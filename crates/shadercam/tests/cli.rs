@@ -276,3 +276,57 @@ fn bench_and_profile_report_their_fields() {
     let share: f64 = kernels.iter().map(|k| k["share"].as_f64().unwrap()).sum();
     assert!((share - 1.0).abs() < 1e-6);
 }
+
+#[cfg(target_os = "linux")]
+#[test]
+fn no_adapter_is_an_error_with_instructions() {
+    // Linux has no DX12: restricting wgpu to it leaves no adapter at all.
+    let img = fixture("images/shape_000.png");
+    let out = Command::new(env!("CARGO_BIN_EXE_shadercam"))
+        .args(["classify", img.to_str().unwrap()])
+        .env("WGPU_BACKEND", "dx12")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("no usable GPU adapter") && stderr.contains("apt-get install mesa-vulkan-drivers"), "{stderr}");
+    let out = Command::new(env!("CARGO_BIN_EXE_shadercam"))
+        .args(["classify", img.to_str().unwrap()])
+        .env("SHADERCAM_ADAPTER", "no-such-gpu-anywhere")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("SHADERCAM_ADAPTER=\"no-such-gpu-anywhere\" matches none"), "{stderr}");
+}
+
+#[cfg(unix)]
+#[test]
+fn ctrl_c_stops_between_images_and_leaves_only_whole_files() {
+    use std::io::{BufRead, BufReader};
+    let out_dir = tmp("ctrlc");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_shadercam"))
+        .args(["explain", fixture("images").to_str().unwrap(), "--batch", "1", "--out-dir", out_dir.to_str().unwrap()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = lines.next().expect("one image done").unwrap();
+    assert!(first.contains("->"), "{first}");
+    let kill = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(kill.success());
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("interrupted:") && stderr.contains("not processed"), "{stderr}");
+    assert!(rest.len() < 7, "stopped before the end: {rest:?}");
+    for e in std::fs::read_dir(&out_dir).unwrap() {
+        let p = e.unwrap().path();
+        let name = p.file_name().unwrap().to_string_lossy().into_owned();
+        assert!(!name.starts_with('.'), "leftover temporary file {name}");
+        let b = std::fs::read(&p).unwrap();
+        assert!(b.ends_with(&[0xAE, 0x42, 0x60, 0x82]), "{name} is not a whole PNG (no IEND chunk)");
+    }
+}
