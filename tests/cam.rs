@@ -216,3 +216,49 @@ fn a_lost_device_is_an_error_not_a_panic() {
     let msg = err.to_string();
     assert!(msg.contains("batch of 1 image") || msg.contains("lost") || msg.contains("destroyed") || msg.contains("invalid"), "{msg}");
 }
+
+/// Score-CAM on a random-weight ResNet-18 (512 maps) at 40x40 (2x2 layer4 maps), so that the
+/// 512 masked forward passes stay cheap on lavapipe. The reference builds the masks on the CPU
+/// exactly as pytorch-grad-cam's ScoreCAM does (UpsamplingBilinear2d = align_corners=True,
+/// min-max with 1e-8, input ⊙ mask), scores them with the (separately validated) network, and
+/// takes the softmax-weighted sum of the maps.
+#[test]
+fn scorecam_matches_masked_forwards_built_on_the_cpu() {
+    let model = shadercam_suite::random_resnet_model([2, 2, 2, 2], false, 5, 77);
+    let mut ex = Explainer::new(gpu(), model).unwrap();
+    let (crop, k) = (40usize, 512usize);
+    let x = shadercam_suite::Rng::new(5).vec(crop * crop * 3);
+    let opts = ExplainOptions { method: Method::ScoreCam, targets: Targets::TopK(1), keep_features: true };
+    let e = ex.explain(&x, crop, &[], &opts).unwrap().remove(0);
+    let (fh, fw) = e.map_size;
+    assert_eq!((fh, fw), (2, 2));
+    let feats = e.features.as_ref().unwrap();
+    let target = e.targets[0];
+    // Masked inputs, as torch.nn.UpsamplingBilinear2d + ScoreCAM's normalisation compute them.
+    let up = |c: usize, x: usize, y: usize| -> f64 {
+        let s = |d: usize, src: usize| (src - 1) as f64 / (crop - 1) as f64 * d as f64;
+        let (sx, sy) = (s(x, fw), s(y, fh));
+        let (x0, y0) = ((sx.floor() as usize).min(fw - 1), (sy.floor() as usize).min(fh - 1));
+        let (x1, y1) = ((x0 + 1).min(fw - 1), (y0 + 1).min(fh - 1));
+        let (ax, ay) = (sx - x0 as f64, sy - y0 as f64);
+        let a = |yy: usize, xx: usize| feats[(yy * fw + xx) * k + c] as f64;
+        (1.0 - ay) * ((1.0 - ax) * a(y0, x0) + ax * a(y0, x1)) + ay * ((1.0 - ax) * a(y1, x0) + ax * a(y1, x1))
+    };
+    let mut masked = Vec::with_capacity(k * crop * crop * 3);
+    for c in 0..k {
+        let u: Vec<f64> = (0..crop * crop).map(|p| up(c, p % crop, p / crop)).collect();
+        let (lo, hi) = u.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| (a.min(v), b.max(v)));
+        for (p, &v) in u.iter().enumerate() {
+            let m = (v - lo) / (hi - lo + 1e-8);
+            masked.extend((0..3).map(|ch| (x[p * 3 + ch] as f64 * m) as f32));
+        }
+    }
+    let scores: Vec<f64> = ex.classify(&masked, crop).unwrap().iter().map(|l| l[target] as f64).collect();
+    let top = scores.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let z: f64 = scores.iter().map(|s| (s - top).exp()).sum();
+    let want: Vec<f32> = (0..fh * fw)
+        .map(|p| (0..k).map(|c| (scores[c] - top).exp() / z * feats[p * k + c] as f64).sum::<f64>() as f32)
+        .collect();
+    let err = rel_l2(&e.raw[0], &want);
+    assert!(err < 1e-3, "Score-CAM map {:?} vs CPU-built reference {want:?}: relative L2 {err:.2e}", e.raw[0]);
+}

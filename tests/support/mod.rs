@@ -2,7 +2,10 @@
 //! context that fails loudly when there is none, a small deterministic RNG, and comparisons
 //! with a named tolerance that report the worst element.
 
+use safetensors::Dtype;
+use safetensors::tensor::TensorView;
 use shadercam_kernels::GpuContext;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 
 /// The workspace root (this package's manifest directory).
@@ -125,4 +128,163 @@ pub fn fixture_names() -> Vec<String> {
     let mut names: Vec<String> = v["images"].as_object().expect("images").keys().cloned().collect();
     names.sort();
     names
+}
+
+// ---------------------------------------------------------------------------------------------
+// Checkpoints written by the tests themselves (torchvision layout)
+
+/// name -> (shape, values): a checkpoint before it is encoded.
+pub type Tensors = BTreeMap<String, (Vec<usize>, Vec<f32>)>;
+
+pub fn encode(dtype: Dtype, v: &[f32]) -> Vec<u8> {
+    match dtype {
+        Dtype::F32 => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+        Dtype::F16 => v
+            .iter()
+            .flat_map(|&x| half::f16::from_f32(x).to_le_bytes())
+            .collect(),
+        Dtype::BF16 => v
+            .iter()
+            .flat_map(|&x| half::bf16::from_f32(x).to_le_bytes())
+            .collect(),
+        Dtype::I64 => v.iter().flat_map(|&x| (x as i64).to_le_bytes()).collect(),
+        d => panic!("test encoder has no {d:?}"),
+    }
+}
+
+/// Serializes `tensors` as `dtype` (`*.num_batches_tracked` as I64, as PyTorch stores them).
+pub fn serialize<'a>(
+    tensors: impl IntoIterator<Item = (&'a String, &'a (Vec<usize>, Vec<f32>))>,
+    dtype: Dtype,
+    meta: &HashMap<String, String>,
+) -> Vec<u8> {
+    let encoded: Vec<(String, Dtype, Vec<usize>, Vec<u8>)> = tensors
+        .into_iter()
+        .map(|(name, (shape, v))| {
+            let d = if name.ends_with("num_batches_tracked") {
+                Dtype::I64
+            } else {
+                dtype
+            };
+            (name.clone(), d, shape.clone(), encode(d, v))
+        })
+        .collect();
+    let views = encoded
+        .iter()
+        .map(|(n, d, s, b)| (n.clone(), TensorView::new(*d, s.clone(), b).unwrap()));
+    safetensors::serialize(views, (!meta.is_empty()).then(|| meta.clone())).unwrap()
+}
+
+/// torchvision's tensor names and shapes for a ResNet with `blocks` per stage, basic or
+/// bottleneck blocks, and `width` the inner width of layer1's bottleneck (64; 128 for
+/// wide_resnet*_2).
+pub fn resnet_shapes(
+    blocks: [usize; 4],
+    bottleneck: bool,
+    width: usize,
+    classes: usize,
+) -> Vec<(String, Vec<usize>)> {
+    let mut out = Vec::new();
+    let mut conv = |conv: &str, bn: &str, shape: [usize; 4]| {
+        out.push((format!("{conv}.weight"), shape.to_vec()));
+        for p in ["weight", "bias", "running_mean", "running_var"] {
+            out.push((format!("{bn}.{p}"), vec![shape[0]]));
+        }
+    };
+    conv("conv1", "bn1", [64, 3, 7, 7]);
+    let expansion = if bottleneck { 4 } else { 1 };
+    let mut cin = 64;
+    for (s, &n) in blocks.iter().enumerate() {
+        let planes = 64 << s;
+        let (w, cout) = (planes * width / 64, planes * expansion);
+        for b in 0..n {
+            let p = format!("layer{}.{b}", s + 1);
+            let c_in = if b == 0 { cin } else { cout };
+            if bottleneck {
+                conv(&format!("{p}.conv1"), &format!("{p}.bn1"), [w, c_in, 1, 1]);
+                conv(&format!("{p}.conv2"), &format!("{p}.bn2"), [w, w, 3, 3]);
+                conv(&format!("{p}.conv3"), &format!("{p}.bn3"), [cout, w, 1, 1]);
+            } else {
+                conv(
+                    &format!("{p}.conv1"),
+                    &format!("{p}.bn1"),
+                    [cout, c_in, 3, 3],
+                );
+                conv(
+                    &format!("{p}.conv2"),
+                    &format!("{p}.bn2"),
+                    [cout, cout, 3, 3],
+                );
+            }
+            if b == 0 && (s > 0 || c_in != cout) {
+                conv(
+                    &format!("{p}.downsample.0"),
+                    &format!("{p}.downsample.1"),
+                    [cout, c_in, 1, 1],
+                );
+            }
+        }
+        cin = cout;
+    }
+    out.push(("fc.weight".into(), vec![classes, cin]));
+    out.push(("fc.bias".into(), vec![classes]));
+    out
+}
+
+/// A torchvision ResNet with random weights: the tensors of [`resnet_shapes`].
+///
+/// He-uniform convolutions (variance 2/fan_in); BatchNorm statistics drawn independently of the
+/// activations, with positive variance. Each block's last BN gets a small gamma, as trained
+/// ResNets have (and torchvision's `zero_init_residual` starts from), so that 33 residual
+/// additions keep the activations in a moderate range.
+pub fn random_resnet(
+    blocks: [usize; 4],
+    bottleneck: bool,
+    width: usize,
+    classes: usize,
+    seed: u64,
+) -> Tensors {
+    let mut rng = Rng::new(seed);
+    let last_bn = if bottleneck {
+        ".bn3.weight"
+    } else {
+        ".bn2.weight"
+    };
+    resnet_shapes(blocks, bottleneck, width, classes)
+        .into_iter()
+        .map(|(name, shape)| {
+            let n: usize = shape.iter().product();
+            let mut u = |lo: f32, hi: f32| -> Vec<f32> {
+                (0..n)
+                    .map(|_| lo + (hi - lo) * (rng.uniform() * 0.5 + 0.5))
+                    .collect()
+            };
+            let v = if shape.len() == 4 {
+                let a = (6.0 / (shape[1] * shape[2] * shape[3]) as f32).sqrt();
+                u(-a, a)
+            } else if name == "fc.weight" {
+                let a = (1.0 / shape[1] as f32).sqrt();
+                u(-a, a)
+            } else if name == "fc.bias"
+                || name.ends_with(".bias")
+                || name.ends_with(".running_mean")
+            {
+                u(-0.2, 0.2)
+            } else if name.ends_with(".running_var") {
+                u(0.5, 2.0)
+            } else if name.ends_with(last_bn) {
+                u(0.1, 0.4)
+            } else {
+                u(0.5, 1.5)
+            };
+            (name, (shape, v))
+        })
+        .collect()
+}
+
+/// A random-weight torchvision ResNet, serialized as F32 and loaded back through the loader.
+pub fn random_resnet_model(blocks: [usize; 4], bottleneck: bool, classes: usize, seed: u64) -> shadercam_loader::ResNet {
+    let bytes = serialize(&random_resnet(blocks, bottleneck, 64, classes, seed), safetensors::Dtype::F32, &Default::default());
+    let ck = shadercam_loader::Checkpoint::from_bytes(std::path::Path::new("random.safetensors"), &bytes).expect("random checkpoint parses");
+    shadercam_loader::ResNet::from_checkpoint(&ck).expect("random checkpoint is a ResNet")
 }
