@@ -12,10 +12,12 @@
 //! `cargo bench --bench conv -- layer3` or `-- Direct` for a subset. The `x<n>` in each name is how often the
 //! shape occurs in ResNet-50; multiply to weigh a shape's share of a forward pass.
 
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use shadercam_kernels::kernels::{encode, ConvShape, ConvVariant, Dispatch, Kernels, CONV_RELU, CONV_RESIDUAL};
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use shadercam_kernels::GpuContext;
-use shadercam_suite::{gpu, Rng};
+use shadercam_kernels::kernels::{
+    CONV_RELU, CONV_RESIDUAL, ConvShape, ConvVariant, Dispatch, Kernels, encode,
+};
+use shadercam_suite::{Rng, gpu};
 use std::time::{Duration, Instant};
 
 /// One ResNet-50 convolution: where it sits, its geometry and how many times it occurs.
@@ -30,8 +32,26 @@ struct Layer {
     residual: bool,
 }
 
-const fn l(name: &'static str, count: usize, in_hw: usize, cin: usize, cout: usize, k: usize, stride: usize, residual: bool) -> Layer {
-    Layer { name, count, in_hw, cin, cout, k, stride, residual }
+const fn l(
+    name: &'static str,
+    count: usize,
+    in_hw: usize,
+    cin: usize,
+    cout: usize,
+    k: usize,
+    stride: usize,
+    residual: bool,
+) -> Layer {
+    Layer {
+        name,
+        count,
+        in_hw,
+        cin,
+        cout,
+        k,
+        stride,
+        residual,
+    }
 }
 
 /// The distinct convolution shapes of torchvision's resnet50 (stride on the 3x3, "v1.5").
@@ -82,21 +102,40 @@ fn bench_conv(c: &mut Criterion) {
             pad: layer.k / 2,
         };
         let (oh, ow) = s.out_hw();
-        let input = ctx.storage_from("input", &rng.vec(layer.in_hw * layer.in_hw * layer.cin)).unwrap();
-        let weight = ctx.storage_from("weight", &rng.vec(layer.k * layer.k * layer.cin * layer.cout)).unwrap();
+        let input = ctx
+            .storage_from("input", &rng.vec(layer.in_hw * layer.in_hw * layer.cin))
+            .unwrap();
+        let weight = ctx
+            .storage_from(
+                "weight",
+                &rng.vec(layer.k * layer.k * layer.cin * layer.cout),
+            )
+            .unwrap();
         let bias = ctx.storage_from("bias", &rng.vec(layer.cout)).unwrap();
-        let residual = ctx.storage_from("residual", &rng.vec(oh * ow * layer.cout)).unwrap();
-        let output = ctx.storage("output", (oh * ow * layer.cout * 4) as u64).unwrap();
+        let residual = ctx
+            .storage_from("residual", &rng.vec(oh * ow * layer.cout))
+            .unwrap();
+        let output = ctx
+            .storage("output", (oh * ow * layer.cout * 4) as u64)
+            .unwrap();
         let flags = CONV_RELU | if layer.residual { CONV_RESIDUAL } else { 0 };
         group.throughput(Throughput::Elements(s.macs()));
-        let shape = format!("x{}/{}x{}/{}->{}", layer.count, layer.in_hw, layer.in_hw, layer.cin, layer.cout);
+        let shape = format!(
+            "x{}/{}x{}/{}->{}",
+            layer.count, layer.in_hw, layer.in_hw, layer.cin, layer.cout
+        );
         for variant in ConvVariant::ALL {
             let d = kernels
                 .conv2d
-                .dispatch_variant(&ctx, variant, layer.name, &s, flags, &input, &weight, &bias, &residual, &output)
+                .dispatch_variant(
+                    &ctx, variant, layer.name, &s, flags, &input, &weight, &bias, &residual,
+                    &output,
+                )
                 .unwrap();
             let id = BenchmarkId::new(format!("{}/{variant:?}", layer.name), &shape);
-            group.bench_function(id, |b| b.iter_custom(|iters| time_dispatches(&ctx, &d, iters)));
+            group.bench_function(id, |b| {
+                b.iter_custom(|iters| time_dispatches(&ctx, &d, iters))
+            });
         }
     }
     group.finish();

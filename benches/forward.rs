@@ -10,11 +10,13 @@
 //! Flat sampling, 10 samples: on lavapipe one batch-8 forward takes seconds, so the batch-8
 //! bench alone takes one to two minutes. Run: `cargo bench --bench forward`.
 
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, SamplingMode, Throughput};
-use shadercam_kernels::kernels::{encode, Dispatch};
+use criterion::{
+    BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group, criterion_main,
+};
 use shadercam_kernels::GpuResNet;
+use shadercam_kernels::kernels::{Dispatch, encode};
 use shadercam_loader::ResNet;
-use shadercam_suite::{default_weights, gpu, Rng};
+use shadercam_suite::{Rng, default_weights, gpu};
 use std::time::{Duration, Instant};
 
 const SIZE: usize = 224;
@@ -39,7 +41,8 @@ fn bench_forward(c: &mut Criterion) {
                 for _ in 0..iters {
                     let enc = encode(&ctx, &steps);
                     let t = Instant::now();
-                    ctx.submit_and_read(enc, &[(&plan.logits, logits_bytes)]).expect("forward");
+                    ctx.submit_and_read(enc, &[(&plan.logits, logits_bytes)])
+                        .expect("forward");
                     total += t.elapsed();
                 }
                 total

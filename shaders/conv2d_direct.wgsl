@@ -7,12 +7,14 @@
 //                           + Σ_{ky,kx,ci} in[b, oy*s - p + ky, ox*s - p + kx, ci] · w[ky, kx, ci, co] )
 // (act = ReLU or identity, res = shortcut or 0, out-of-image taps read 0.)
 //
-// One invocation computes R consecutive output pixels x C4 vec4 columns of output channels
-// (R x 4·C4 outputs). Per 4-channel step of K it loads R input vec4s and 4·C4 weight vec4s and
-// does 16·R·C4 multiply-adds, all from storage buffers: on lavapipe a workgroup runs as SIMD
-// lanes of one CPU thread, every load is a per-lane gather, and workgroup memory would only add
-// stores and barriers (it shares nothing a CPU cache does not). What pays is many multiply-adds
-// per loaded scalar: (R + 4·C4)·4 loads for 16·R·C4 multiply-adds.
+// One invocation computes R = 8 consecutive output pixels x C4 = 2 vec4 columns of output
+// channels (8 x 8 outputs, 16 vec4 accumulators). Per 4-channel step of K it loads R input vec4s
+// and 4·C4 weight vec4s and does 16·R·C4 multiply-adds, all from storage buffers: on lavapipe a
+// workgroup runs as SIMD lanes of one CPU thread, every load is a per-lane gather, and workgroup
+// memory would only add stores and barriers (it shares nothing a CPU cache does not). What pays
+// is many multiply-adds per loaded scalar: (R + 4·C4)·4 = 64 loads for 256 multiply-adds, against
+// 128 + 16 for 256 in conv2d.wgsl. Measured on lavapipe (benches/README.md): 8x8 beat 4x16, 16x4,
+// 8x16 and 4x32 (the larger tiles spill).
 //
 // Work item idx = pixel group + tiles_m · channel group, pixel groups fastest: neighbouring
 // invocations share their weight columns, and no lanes are wasted when M is small (layer4 at
@@ -44,8 +46,8 @@ struct ConvParams {
 @group(0) @binding(4) var<storage, read> residual: array<vec4<f32>>;  // NHWC4 [m, cout4] (unused unless flags & 2)
 @group(0) @binding(5) var<storage, read_write> output: array<vec4<f32>>; // NHWC4 [m, cout4]
 
-const R: u32 = 4u;   // output pixels per invocation
-const C4: u32 = 4u;  // output channel vec4s per invocation (16 channels)
+const R: u32 = 8u;   // output pixels per invocation
+const C4: u32 = 2u;  // output channel vec4s per invocation (8 channels)
 const WG: u32 = 64u; // invocations per workgroup
 
 @compute @workgroup_size(64)

@@ -262,3 +262,50 @@ fn scorecam_matches_masked_forwards_built_on_the_cpu() {
     let err = rel_l2(&e.raw[0], &want);
     assert!(err < 1e-3, "Score-CAM map {:?} vs CPU-built reference {want:?}: relative L2 {err:.2e}", e.raw[0]);
 }
+
+/// Evaluation run on the larger public fixture set (not in the repository):
+/// `SHADERCAM_PUBLIC_FIXTURES=../shared/fixtures/public cargo test --test cam -- --ignored --nocapture public`.
+/// Prints the worst Grad-CAM map error and overlay agreement per image and overall.
+#[test]
+#[ignore = "needs SHADERCAM_PUBLIC_FIXTURES (an evaluation run, not a CI test)"]
+fn public_fixtures_parity_report() {
+    let dir = std::path::PathBuf::from(std::env::var("SHADERCAM_PUBLIC_FIXTURES").expect("set SHADERCAM_PUBLIC_FIXTURES"));
+    let refs = dir.join("reference.safetensors");
+    let labels: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("labels.json")).unwrap()).unwrap();
+    let mut names: Vec<String> = labels["images"].as_object().unwrap().keys().cloned().collect();
+    names.sort();
+    let mut ex = explainer(gpu());
+    let bytes = std::fs::read(&refs).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let (mut worst_map, mut worst_share, mut worst_logit, mut top1_same) = (0f32, 1f64, 0f32, 0usize);
+    for chunk in names.chunks(4) {
+        let x: Vec<f32> = chunk.iter().flat_map(|n| chw_to_hwc(&read_tensor(&refs, &format!("{n}.input")).1, 3, 224, 224)).collect();
+        let out = ex.explain(&x, 224, &[], &ExplainOptions::default()).unwrap();
+        for (name, e) in chunk.iter().zip(&out) {
+            let (_, want) = read_tensor(&refs, &format!("{name}.gradcam"));
+            let err = e.heatmaps[0].iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+            let (_, logits) = read_tensor(&refs, &format!("{name}.logits"));
+            let lerr = e.logits.iter().zip(&logits).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+            let argmax = |v: &[f32]| v.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).unwrap().0;
+            top1_same += (argmax(&e.logits) == argmax(&logits)) as usize;
+            let ov = st.tensor(&format!("{name}.overlay")).unwrap();
+            let bad = e.overlays[0]
+                .iter()
+                .enumerate()
+                .filter(|(p, v)| (0..3).any(|c| ((*v >> (8 * c)) & 0xff) as i32 - ov.data()[p * 3 + c] as i32 > OVERLAY_LEVELS || ov.data()[p * 3 + c] as i32 - ((*v >> (8 * c)) & 0xff) as i32 > OVERLAY_LEVELS))
+                .count();
+            let share = 1.0 - bad as f64 / (224.0 * 224.0);
+            eprintln!("{name}: logits {lerr:.1e}, map {err:.1e}, overlay {:.3}% within {OVERLAY_LEVELS} levels", share * 100.0);
+            worst_map = worst_map.max(err);
+            worst_logit = worst_logit.max(lerr);
+            worst_share = worst_share.min(share);
+        }
+    }
+    eprintln!(
+        "{} images: worst logit error {worst_logit:.1e}, same top-1 {top1_same}/{}, worst map error {worst_map:.1e}, worst overlay agreement {:.3}%",
+        names.len(),
+        names.len(),
+        worst_share * 100.0
+    );
+    assert!(worst_map <= GRADCAM_ABS && worst_share >= OVERLAY_SHARE);
+}

@@ -109,8 +109,8 @@ fn conv2d_matches_cpu_on_every_resnet_geometry_and_edge_shapes() {
         (1, 5, 3, 130, 66, 3, 2, 1, false, true),   // K not a multiple of 16, cout past one tile
         (2, 11, 10, 1, 1, 3, 1, 1, true, false),    // one channel in and out
         (1, 2, 70, 4, 4, 1, 1, 0, false, false),    // M (140) not a multiple of the 64-pixel tile
-        // Direct kernel (4 pixels x 16 channels per invocation, 64 per workgroup):
-        (1, 15, 15, 32, 84, 3, 1, 1, true, true),   // M = 225 (not /4), cout4 = 21 (not /4), 6 workgroups
+        // Direct kernel (8 pixels x 8 channels per invocation, 64 per workgroup):
+        (1, 15, 15, 32, 84, 3, 1, 1, true, true),   // M = 225 (not /8), cout4 = 21 (not /2), 5 workgroups
         (3, 7, 7, 40, 36, 1, 1, 0, true, false),    // batch 3, M = 147: pixel groups span images
         (1, 7, 7, 2048, 20, 1, 1, 0, false, false), // layer4-like: long K, M = 49
         (3, 14, 14, 24, 16, 3, 2, 1, true, true),   // stride 2, batch 3, even input
