@@ -50,7 +50,7 @@ fn main(@builtin(local_invocation_index) lid: u32,
         workgroupBarrier();
     }
     let m0 = lo[0];
-    // max(x - min) computed the way NumPy does it: subtract first, then take the max.
+    // max(x - min) = max(x) - min(x): subtraction by a constant is monotone under rounding.
     let range = hi[0] - m0;
     for (var i = lid; i < P.len; i += 256u) {
         var v = src[base + i];

@@ -202,12 +202,24 @@ pub fn top_channels(features: &[f32], hw: usize, fc_row: &[f32], n: usize) -> Ve
     contrib
 }
 
-/// OpenCV's JET colour of a value in [0, 1] (the table of shaders/cam_overlay.wgsl).
+/// OpenCV's COLORMAP_JET table, read from shaders/cam_overlay.wgsl (one source of truth).
+fn jet_table() -> &'static [[u8; 3]; 256] {
+    static TABLE: std::sync::OnceLock<[[u8; 3]; 256]> = std::sync::OnceLock::new();
+    TABLE.get_or_init(|| {
+        let src = crate::shaders::CAM_OVERLAY;
+        let body = &src[src.find("const JET").expect("JET table in cam_overlay.wgsl")..];
+        let body = &body[body.find("array<u32, 256>(").expect("JET initialiser") + 16..body.find(");").expect("end of JET")];
+        let mut t = [[0u8; 3]; 256];
+        for (i, v) in body.split(',').filter_map(|x| u32::from_str_radix(x.trim().trim_start_matches("0x").trim_end_matches('u'), 16).ok()).enumerate().take(256) {
+            t[i] = [v as u8, (v >> 8) as u8, (v >> 16) as u8];
+        }
+        t
+    })
+}
+
+/// OpenCV's JET colour of a value in [0, 1] (`uint8(255 * v)` then the table, as the overlay does).
 pub fn jet(v: f32) -> [u8; 3] {
-    // Same piecewise-linear definition OpenCV samples; exact table lives in the shader.
-    let x = v.clamp(0.0, 1.0);
-    let f = |c: f32| ((1.5 - (4.0 * x - c).abs()).clamp(0.0, 1.0) * 255.0) as u8;
-    [f(3.0), f(2.0), f(1.0)]
+    jet_table()[((255.0 * v.clamp(0.0, 1.0)) as usize).min(255)]
 }
 
 /// The `--maps` picture: one tile per channel, its map scaled to [0, 1] and coloured, with
@@ -325,5 +337,16 @@ impl EvalSummary {
             "boxes": self.boxed,
             "iou50": ratio(self.iou50, self.boxed),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn jet_table_is_opencvs() {
+        // COLORMAP_JET's ends and middle (dumped with shaders/jet_lut.py).
+        assert_eq!(super::jet(0.0), [0, 0, 128]);
+        assert_eq!(super::jet(1.0), [128, 0, 0]);
+        assert_eq!(super::jet(127.0 / 255.0), [126, 255, 130]);
     }
 }

@@ -260,7 +260,7 @@ impl CamStage {
             }
             Method::ScoreCam => {
                 let chunk = net.max_batch(ctx, crop, crop).min(64).min(c);
-                let splan = net.plan(ctx, chunk, crop, crop)?;
+                let splan = net.plan_uncached(ctx, chunk, crop, crop)?;
                 let scores = ctx.storage("scorecam scores", (n * t * c * 4) as u64)?;
                 let ranges = ctx.storage("scorecam ranges", (chunk * 8) as u64)?;
                 let mut chunks = Vec::new();

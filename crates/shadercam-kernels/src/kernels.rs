@@ -1,6 +1,6 @@
 //! One Rust type per WGSL kernel: it owns the compute pipeline, mirrors the shader's uniform
-//! struct, and knows its dispatch size. Pipelines are created once; only bind groups and
-//! dispatches are made per network plan.
+//! struct, and knows its dispatch size. Pipelines are created once; bind groups, uniform
+//! buffers and dispatches are made once per network plan.
 
 use crate::context::{grid, GpuContext};
 use crate::shaders;

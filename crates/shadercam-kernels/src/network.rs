@@ -240,6 +240,12 @@ impl GpuResNet {
         Ok(plan)
     }
 
+    /// A fresh plan that is not cached and shares no buffer with any other (Score-CAM runs its
+    /// masked-input chunks through one while the main plan's layer4 maps are still being read).
+    pub fn plan_uncached(&self, ctx: &GpuContext, batch: usize, h: usize, w: usize) -> Result<Arc<Plan>, GpuError> {
+        Ok(Arc::new(self.build_plan(ctx, batch, h, w)?))
+    }
+
     fn build_plan(&self, ctx: &GpuContext, batch: usize, h: usize, w: usize) -> Result<Plan, GpuError> {
         let act_bytes = self.bytes_per_image(h, w) * batch as u64;
         let input = ctx.storage("input", (batch * h * w * 4 * 4) as u64)?;
