@@ -127,7 +127,8 @@ pub enum ConvVariant {
     Tiled,
     /// `shaders/conv2d_direct.wgsl`: no workgroup memory, 64 invocations of
     /// [`DIRECT_PIXELS`] pixels x [`DIRECT_CHANNELS`] channels each, loading straight from
-    /// storage. For CPU adapters (lavapipe), where it is 1.6-2.4x faster than `Tiled` per layer.
+    /// storage. For CPU adapters (lavapipe), where it is 1.3-2.9x faster than `Tiled` per layer
+    /// (benches/README.md).
     Direct,
 }
 

@@ -330,3 +330,79 @@ fn ctrl_c_stops_between_images_and_leaves_only_whole_files() {
         assert!(b.ends_with(&[0xAE, 0x42, 0x60, 0x82]), "{name} is not a whole PNG (no IEND chunk)");
     }
 }
+
+/// A PNG whose header announces `w`x`h` pixels but that holds one byte of pixel data.
+fn png_header_only(w: u32, h: u32) -> Vec<u8> {
+    fn crc32(bytes: &[u8]) -> u32 {
+        let mut c = 0xFFFF_FFFFu32;
+        for &b in bytes {
+            c ^= b as u32;
+            for _ in 0..8 {
+                c = if c & 1 != 0 { 0xEDB8_8320 ^ (c >> 1) } else { c >> 1 };
+            }
+        }
+        !c
+    }
+    let mut ihdr = b"IHDR".to_vec();
+    ihdr.extend(w.to_be_bytes());
+    ihdr.extend(h.to_be_bytes());
+    ihdr.extend([8, 2, 0, 0, 0]); // 8-bit RGB
+    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+    png.extend(13u32.to_be_bytes());
+    png.extend(&ihdr);
+    png.extend(crc32(&ihdr).to_be_bytes());
+    for (kind, data) in [(&b"IDAT"[..], &[0x78u8, 0x9c, 0x63, 0x00, 0x00, 0x00, 0x01, 0x00, 0x01][..]), (b"IEND", &[])] {
+        let mut chunk = kind.to_vec();
+        chunk.extend(data);
+        png.extend((data.len() as u32).to_be_bytes());
+        png.extend(&chunk);
+        png.extend(crc32(&chunk).to_be_bytes());
+    }
+    png
+}
+
+#[test]
+fn a_decompression_bomb_is_refused_before_decoding() {
+    let dir = tmp("bomb");
+    std::fs::create_dir_all(&dir).unwrap();
+    let bomb = dir.join("bomb.png");
+    std::fs::write(&bomb, png_header_only(60000, 60000)).unwrap();
+    let out = run(&["explain", bomb.to_str().unwrap(), "--out-dir", dir.join("out").to_str().unwrap(), "--json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let rec = &json_lines(&out)[0];
+    let msg = rec["error"].as_str().unwrap();
+    assert!(msg.contains("bomb.png") && msg.contains("60000x60000") && msg.contains("--max-pixels"), "{msg}");
+    assert!(!dir.join("out/bomb.cam.png").exists());
+}
+
+#[test]
+fn tiny_thin_and_large_pictures_work() {
+    let dir = tmp("sizes");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut seed = 1u32;
+    let mut noise = |w: u32, h: u32| {
+        image::RgbImage::from_fn(w, h, |_, _| {
+            seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            image::Rgb([(seed >> 24) as u8, (seed >> 16) as u8, (seed >> 8) as u8])
+        })
+    };
+    noise(1, 1).save(dir.join("one.png")).unwrap();
+    noise(5000, 3).save(dir.join("thin.png")).unwrap();
+    // 6000x4000: the overlay is drawn on a copy scaled to 2048 px, not on 24 million pixels.
+    noise(6000, 4000).save(dir.join("large.png")).unwrap();
+    let out_dir = dir.join("out");
+    let out = run(&["explain", dir.to_str().unwrap(), "--out-dir", out_dir.to_str().unwrap(), "--json"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let recs = json_lines(&out);
+    assert_eq!(recs.len(), 3);
+    for r in &recs {
+        let (w, h) = (r["width"].as_u64().unwrap(), r["height"].as_u64().unwrap());
+        assert!(r["peak"]["x"].as_u64().unwrap() < w && r["peak"]["y"].as_u64().unwrap() < h, "{r}");
+        let b: Vec<u64> = r["box"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap()).collect();
+        assert!(b[0] <= b[2] && b[2] < w && b[1] <= b[3] && b[3] < h, "{r}");
+    }
+    assert_eq!(image_dims(&out_dir.join("one.overlay.png")), (1, 1));
+    assert_eq!(image_dims(&out_dir.join("thin.overlay.png")), (2048, 1));
+    assert_eq!(image_dims(&out_dir.join("large.overlay.png")), (2048, 1365));
+    assert_eq!(image_dims(&out_dir.join("large.cam.png")), (224, 224));
+}
