@@ -7,7 +7,7 @@
 //! bilinear upsampling to the crop → ReLU + min-max → JET overlay.
 
 use crate::{CamError, Method, Targets};
-use shadercam_kernels::kernels::{linear_grid, Dispatch};
+use shadercam_kernels::kernels::{entry_pipeline, linear_grid, shader_module, Dispatch};
 use shadercam_kernels::network::Plan;
 use shadercam_kernels::{GpuContext, GpuError, GpuResNet};
 use std::sync::Arc;
@@ -16,29 +16,6 @@ use std::sync::Arc;
 pub const SCALE_EPS: f32 = 1e-7;
 /// Power iterations of EigenCAM (49x49 matrices: converges far sooner).
 const EIGEN_ITERS: u32 = 300;
-
-fn pipeline(ctx: &GpuContext, kernel: &str, source: &str, entry: &str) -> Result<wgpu::ComputePipeline, GpuError> {
-    let module = ctx
-        .scoped(kernel, || {
-            ctx.device.create_shader_module(wgpu::ShaderModuleDescriptor {
-                label: Some(kernel),
-                source: wgpu::ShaderSource::Wgsl(source.into()),
-            })
-        })
-        .map_err(|e| e.with_kind("shader", kernel))?;
-    let label = format!("{kernel}::{entry}");
-    ctx.scoped(&label, || {
-        ctx.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-            label: Some(&label),
-            layout: None,
-            module: &module,
-            entry_point: Some(entry),
-            compilation_options: Default::default(),
-            cache: None,
-        })
-    })
-    .map_err(|e| e.with_kind("pipeline", &label))
-}
 
 macro_rules! params {
     ($name:ident { $($f:ident : $t:ty),* $(,)? }) => {
@@ -158,20 +135,25 @@ impl CamPlan {
 impl CamStage {
     pub fn new(ctx: &GpuContext) -> Result<Self, GpuError> {
         use crate::shaders::*;
+        let one = |name: &str, src: &str| entry_pipeline(ctx, &shader_module(ctx, name, src)?, name, "main");
+        let overlay = shader_module(ctx, "cam_overlay", CAM_OVERLAY)?;
+        let eigen = shader_module(ctx, "eigencam", EIGENCAM)?;
+        let mask = shader_module(ctx, "scorecam_mask", SCORECAM_MASK)?;
+        let softmax = shader_module(ctx, "scorecam_softmax", SCORECAM_SOFTMAX)?;
         Ok(Self {
-            targets: pipeline(ctx, "cam_targets", CAM_TARGETS, "main")?,
-            weights: pipeline(ctx, "cam_weights", CAM_WEIGHTS, "main")?,
-            weighted_sum: pipeline(ctx, "cam_weighted_sum", CAM_WEIGHTED_SUM, "main")?,
-            normalize: pipeline(ctx, "cam_normalize", CAM_NORMALIZE, "main")?,
-            upsample: pipeline(ctx, "cam_upsample", CAM_UPSAMPLE, "main")?,
-            blend: pipeline(ctx, "cam_overlay", CAM_OVERLAY, "blend")?,
-            finish: pipeline(ctx, "cam_overlay", CAM_OVERLAY, "finish")?,
-            gram: pipeline(ctx, "eigencam", EIGENCAM, "gram_entry")?,
-            power: pipeline(ctx, "eigencam", EIGENCAM, "power")?,
-            sc_range: pipeline(ctx, "scorecam_mask", SCORECAM_MASK, "range")?,
-            sc_mask: pipeline(ctx, "scorecam_mask", SCORECAM_MASK, "mask")?,
-            sc_gather: pipeline(ctx, "scorecam_softmax", SCORECAM_SOFTMAX, "gather")?,
-            sc_softmax: pipeline(ctx, "scorecam_softmax", SCORECAM_SOFTMAX, "softmax")?,
+            targets: one("cam_targets", CAM_TARGETS)?,
+            weights: one("cam_weights", CAM_WEIGHTS)?,
+            weighted_sum: one("cam_weighted_sum", CAM_WEIGHTED_SUM)?,
+            normalize: one("cam_normalize", CAM_NORMALIZE)?,
+            upsample: one("cam_upsample", CAM_UPSAMPLE)?,
+            blend: entry_pipeline(ctx, &overlay, "cam_overlay", "blend")?,
+            finish: entry_pipeline(ctx, &overlay, "cam_overlay", "finish")?,
+            gram: entry_pipeline(ctx, &eigen, "eigencam", "gram_entry")?,
+            power: entry_pipeline(ctx, &eigen, "eigencam", "power")?,
+            sc_range: entry_pipeline(ctx, &mask, "scorecam_mask", "range")?,
+            sc_mask: entry_pipeline(ctx, &mask, "scorecam_mask", "mask")?,
+            sc_gather: entry_pipeline(ctx, &softmax, "scorecam_softmax", "gather")?,
+            sc_softmax: entry_pipeline(ctx, &softmax, "scorecam_softmax", "softmax")?,
         })
     }
 

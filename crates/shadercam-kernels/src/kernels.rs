@@ -9,25 +9,34 @@ use crate::GpuError;
 /// Compiles `source` and creates its compute pipeline (entry point `main`, layout derived
 /// from the shader), inside error scopes so a bad shader is a typed error naming `kernel`.
 pub fn compute_pipeline(ctx: &GpuContext, kernel: &str, source: &str) -> Result<wgpu::ComputePipeline, GpuError> {
-    let module = ctx
-        .scoped(kernel, || {
-            ctx.device.create_shader_module(wgpu::ShaderModuleDescriptor {
-                label: Some(kernel),
-                source: wgpu::ShaderSource::Wgsl(source.into()),
-            })
-        })
-        .map_err(|e| e.with_kind("shader", kernel))?;
+    entry_pipeline(ctx, &shader_module(ctx, kernel, source)?, kernel, "main")
+}
+
+/// Compiles one WGSL file; a parse or validation error names `kernel`.
+pub fn shader_module(ctx: &GpuContext, kernel: &str, source: &str) -> Result<wgpu::ShaderModule, GpuError> {
     ctx.scoped(kernel, || {
-        ctx.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+        ctx.device.create_shader_module(wgpu::ShaderModuleDescriptor {
             label: Some(kernel),
+            source: wgpu::ShaderSource::Wgsl(source.into()),
+        })
+    })
+    .map_err(|e| e.with_kind("shader", kernel))
+}
+
+/// The compute pipeline of entry point `entry` of `module` (layout derived from the shader).
+pub fn entry_pipeline(ctx: &GpuContext, module: &wgpu::ShaderModule, kernel: &str, entry: &str) -> Result<wgpu::ComputePipeline, GpuError> {
+    let label = if entry == "main" { kernel.to_owned() } else { format!("{kernel}::{entry}") };
+    ctx.scoped(&label, || {
+        ctx.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+            label: Some(&label),
             layout: None,
-            module: &module,
-            entry_point: Some("main"),
+            module,
+            entry_point: Some(entry),
             compilation_options: Default::default(),
             cache: None,
         })
     })
-    .map_err(|e| e.with_kind("pipeline", kernel))
+    .map_err(|e| e.with_kind("pipeline", &label))
 }
 
 /// A bind group for `pipeline` with `buffers` at bindings 0, 1, 2, ... in order.
