@@ -127,7 +127,12 @@ impl ResNet {
         }
         // Inner width of layer1's bottleneck: 64 for resnet50, 128 for wide_resnet50_2.
         let width1 = if bottleneck {
-            names.shape_of("layer1.0.conv1.weight").map_or(64, |s| s[0])
+            // A 0-d tensor has no output-channel dimension: keep 64 and let conv_bn's shape
+            // check report the real shape (indexing `s[0]` panicked here; found by fuzzing).
+            names
+                .shape_of("layer1.0.conv1.weight")
+                .and_then(|s| s.first().copied())
+                .unwrap_or(64)
         } else {
             64
         };
@@ -142,8 +147,14 @@ impl ResNet {
         let mut stages = Vec::new();
         let mut cin = 64;
         for (s, &count) in counts.iter().enumerate() {
-            let planes = 64 << s;
-            let width = planes * width1 / 64;
+            let planes: usize = 64 << s;
+            // width1 comes from the file: a shape such as [2^62, 0] (no data) would overflow.
+            let width = planes.checked_mul(width1).map(|v| v / 64).ok_or_else(|| {
+                arch_err(format!(
+                    "`{}` has {width1} output channels; too many",
+                    names.file_name("layer1.0.conv1.weight")
+                ))
+            })?;
             let cout = planes * expansion;
             let mut blocks = Vec::new();
             for b in 0..count {
@@ -180,7 +191,10 @@ impl ResNet {
             stages.push(Stage { blocks });
         }
         let num_features = cin;
-        let classes_n = names.shape_of("fc.weight").map_or(0, |s| s[0]);
+        let classes_n = names
+            .shape_of("fc.weight")
+            .and_then(|s| s.first().copied())
+            .unwrap_or(0);
         if classes_n == 0 {
             names.get("fc.weight", &[1000, num_features])?;
         }
