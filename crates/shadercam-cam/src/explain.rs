@@ -191,6 +191,33 @@ impl Explainer {
         Ok((forward_ms, t.elapsed().as_secs_f64() * 1e3))
     }
 
+    /// Runs the forward pass once, then the CAM stage alone `iters` times in one compute pass
+    /// and one submit; returns the wall time of that submit (for benches).
+    pub fn time_cam(&mut self, inputs: &[f32], crop: usize, opts: &ExplainOptions, iters: u32) -> Result<std::time::Duration, CamError> {
+        let n = inputs.len() / (crop * crop * 3);
+        self.plans(n, crop, opts)?;
+        let cp = self.cached.as_ref().expect("plan built above");
+        let fwd = cp.forward().clone();
+        fwd.upload(&self.ctx, inputs)?;
+        let ctx = &self.ctx;
+        let mut enc = ctx.device.create_command_encoder(&Default::default());
+        {
+            let mut pass = enc.begin_compute_pass(&Default::default());
+            fwd.record(&mut pass);
+        }
+        shadercam_kernels::context::submit_and_wait(ctx, enc)?;
+        let mut enc = ctx.device.create_command_encoder(&Default::default());
+        {
+            let mut pass = enc.begin_compute_pass(&Default::default());
+            for _ in 0..iters {
+                cp.record(&mut pass);
+            }
+        }
+        let t = std::time::Instant::now();
+        shadercam_kernels::context::submit_and_wait(ctx, enc)?;
+        Ok(t.elapsed())
+    }
+
     /// Every dispatch of forward + CAM for one batch, labelled, with its multiply-adds and
     /// minimum bytes moved (for `shadercam profile`).
     pub fn dispatch_table(&mut self, inputs: &[f32], crop: usize, opts: &ExplainOptions) -> Result<Vec<(String, String, u64, u64, Dispatch)>, CamError> {
