@@ -15,7 +15,7 @@
 use safetensors::Dtype;
 use shadercam_kernels::GpuResNet;
 use shadercam_loader::{Checkpoint, Naming, ResNet};
-use shadercam_suite::{Rng, Tensors, chw_to_hwc, default_weights, fixture, gpu, random_resnet, read_tensor, rel_l2, resnet_shapes, serialize};
+use shadercam_suite::{Rng, Tensors, chw_to_hwc, default_weights, fixture, gpu, hf_name, random_resnet, read_tensor, rel_l2, resnet_shapes, serialize};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
@@ -73,34 +73,6 @@ fn write_sharded(
     index
 }
 
-/// transformers' `ResNetForImageClassification` name for a torchvision name, written from the
-/// transformers modelling code (`ResNetEmbeddings.embedder`, `ResNetStage.layers`,
-/// `ResNet*Layer.{layer,shortcut}`, `classifier = Sequential(Flatten, Linear)`), independently
-/// of the loader's table.
-fn hf_name(tv: &str) -> String {
-    let p: Vec<&str> = tv.split('.').collect();
-    let minus1 = |s: &str| s.parse::<usize>().unwrap() - 1;
-    match p[0] {
-        "conv1" => format!("resnet.embedder.embedder.convolution.{}", p[1]),
-        "bn1" => format!("resnet.embedder.embedder.normalization.{}", p[1]),
-        "fc" => format!("classifier.1.{}", p[1]),
-        layer => {
-            let stage = minus1(&layer["layer".len()..]);
-            let rest = match (p[2], p[3]) {
-                ("downsample", "0") => format!("shortcut.convolution.{}", p[4]),
-                ("downsample", "1") => format!("shortcut.normalization.{}", p[4]),
-                (m, param) if m.starts_with("conv") => {
-                    format!("layer.{}.convolution.{param}", minus1(&m[4..]))
-                }
-                (m, param) if m.starts_with("bn") => {
-                    format!("layer.{}.normalization.{param}", minus1(&m[2..]))
-                }
-                _ => panic!("no HF name for {tv}"),
-            };
-            format!("resnet.encoder.stages.{stage}.layers.{}.{rest}", p[1])
-        }
-    }
-}
 
 /// The same tensors with a `num_batches_tracked` scalar beside every BatchNorm's running mean.
 fn with_num_batches_tracked(t: &Tensors) -> Tensors {

@@ -6,7 +6,7 @@
 use safetensors::Dtype;
 use safetensors::tensor::TensorView;
 use shadercam_loader::{BN_EPS, Checkpoint, IMAGENET_CLASSES, LoadError, Naming, ResNet};
-use shadercam_suite::{Rng, default_weights};
+use shadercam_suite::{Rng, default_weights, encode, hf_name};
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
@@ -76,22 +76,6 @@ fn tiny() -> Tensors {
     basic_resnet([1, 1, 1, 1], 5, 7)
 }
 
-fn encode(dtype: Dtype, v: &[f32]) -> Vec<u8> {
-    match dtype {
-        Dtype::F32 => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
-        Dtype::F16 => v
-            .iter()
-            .flat_map(|&x| half::f16::from_f32(x).to_le_bytes())
-            .collect(),
-        Dtype::BF16 => v
-            .iter()
-            .flat_map(|&x| half::bf16::from_f32(x).to_le_bytes())
-            .collect(),
-        Dtype::I32 => v.iter().flat_map(|&x| (x as i32).to_le_bytes()).collect(),
-        Dtype::I64 => v.iter().flat_map(|&x| (x as i64).to_le_bytes()).collect(),
-        d => panic!("test encoder has no {d:?}"),
-    }
-}
 
 /// Serializes `tensors` (all as `dtype`, except those named in `overrides`) with `metadata`.
 fn serialize(
@@ -652,31 +636,6 @@ fn hugging_face_errors_name_the_files_own_tensor_names() {
     );
 }
 
-/// transformers' name for a torchvision name (see tests/family.rs for the derivation).
-fn hf_name(tv: &str) -> String {
-    let p: Vec<&str> = tv.split('.').collect();
-    let minus1 = |s: &str| s.parse::<usize>().unwrap() - 1;
-    match p[0] {
-        "conv1" => format!("resnet.embedder.embedder.convolution.{}", p[1]),
-        "bn1" => format!("resnet.embedder.embedder.normalization.{}", p[1]),
-        "fc" => format!("classifier.1.{}", p[1]),
-        layer => {
-            let rest = match (p[2], p[3]) {
-                ("downsample", "0") => format!("shortcut.convolution.{}", p[4]),
-                ("downsample", "1") => format!("shortcut.normalization.{}", p[4]),
-                (m, q) if m.starts_with("conv") => {
-                    format!("layer.{}.convolution.{q}", minus1(&m[4..]))
-                }
-                (m, q) => format!("layer.{}.normalization.{q}", minus1(&m[2..])),
-            };
-            format!(
-                "resnet.encoder.stages.{}.layers.{}.{rest}",
-                minus1(&layer[5..]),
-                p[1]
-            )
-        }
-    }
-}
 
 #[test]
 fn hugging_face_config_that_moves_a_stride_is_refused() {

@@ -147,6 +147,7 @@ pub fn encode(dtype: Dtype, v: &[f32]) -> Vec<u8> {
             .iter()
             .flat_map(|&x| half::bf16::from_f32(x).to_le_bytes())
             .collect(),
+        Dtype::I32 => v.iter().flat_map(|&x| (x as i32).to_le_bytes()).collect(),
         Dtype::I64 => v.iter().flat_map(|&x| (x as i64).to_le_bytes()).collect(),
         d => panic!("test encoder has no {d:?}"),
     }
@@ -287,4 +288,33 @@ pub fn random_resnet_model(blocks: [usize; 4], bottleneck: bool, classes: usize,
     let bytes = serialize(&random_resnet(blocks, bottleneck, 64, classes, seed), safetensors::Dtype::F32, &Default::default());
     let ck = shadercam_loader::Checkpoint::from_bytes(std::path::Path::new("random.safetensors"), &bytes).expect("random checkpoint parses");
     shadercam_loader::ResNet::from_checkpoint(&ck).expect("random checkpoint is a ResNet")
+}
+
+/// transformers' `ResNetForImageClassification` name for a torchvision name, written from the
+/// transformers modelling code (`ResNetEmbeddings.embedder`, `ResNetStage.layers`,
+/// `ResNet*Layer.{layer,shortcut}`, `classifier = Sequential(Flatten, Linear)`), independently
+/// of the loader's table.
+pub fn hf_name(tv: &str) -> String {
+    let p: Vec<&str> = tv.split('.').collect();
+    let minus1 = |s: &str| s.parse::<usize>().unwrap() - 1;
+    match p[0] {
+        "conv1" => format!("resnet.embedder.embedder.convolution.{}", p[1]),
+        "bn1" => format!("resnet.embedder.embedder.normalization.{}", p[1]),
+        "fc" => format!("classifier.1.{}", p[1]),
+        layer => {
+            let stage = minus1(&layer["layer".len()..]);
+            let rest = match (p[2], p[3]) {
+                ("downsample", "0") => format!("shortcut.convolution.{}", p[4]),
+                ("downsample", "1") => format!("shortcut.normalization.{}", p[4]),
+                (m, param) if m.starts_with("conv") => {
+                    format!("layer.{}.convolution.{param}", minus1(&m[4..]))
+                }
+                (m, param) if m.starts_with("bn") => {
+                    format!("layer.{}.normalization.{param}", minus1(&m[2..]))
+                }
+                _ => panic!("no HF name for {tv}"),
+            };
+            format!("resnet.encoder.stages.{stage}.layers.{}.{rest}", p[1])
+        }
+    }
 }
