@@ -14,16 +14,26 @@ use std::time::Duration;
 fn bench_cam(c: &mut Criterion) {
     let ctx = gpu();
     eprintln!("adapter: {}", ctx.describe());
-    let mut ex = Explainer::new(ctx, ResNet::load(&default_weights()).expect("weights")).expect("explainer");
+    let mut ex =
+        Explainer::new(ctx, ResNet::load(&default_weights()).expect("weights")).expect("explainer");
     let mut group = c.benchmark_group("cam");
     for batch in [1usize, 8] {
         let x = Rng::new(3).vec(batch * 224 * 224 * 3);
         group.throughput(Throughput::Elements(batch as u64));
         for method in [Method::GradCam, Method::GradCamPlusPlus, Method::EigenCam] {
-            let opts = ExplainOptions { method, ..Default::default() };
-            group.bench_function(BenchmarkId::new(method.name(), format!("batch{batch}")), |b| {
-                b.iter_custom(|iters| ex.time_cam(&x, 224, &opts, iters as u32).expect("cam stage"))
-            });
+            let opts = ExplainOptions {
+                method,
+                ..Default::default()
+            };
+            group.bench_function(
+                BenchmarkId::new(method.name(), format!("batch{batch}")),
+                |b| {
+                    b.iter_custom(|iters| {
+                        ex.time_cam(&x, 224, &opts, iters as u32)
+                            .expect("cam stage")
+                    })
+                },
+            );
         }
     }
     group.finish();

@@ -32,6 +32,7 @@ struct Layer {
     residual: bool,
 }
 
+#[allow(clippy::too_many_arguments)]
 const fn l(
     name: &'static str,
     count: usize,

@@ -15,16 +15,15 @@
 use safetensors::Dtype;
 use shadercam_kernels::GpuResNet;
 use shadercam_loader::{Checkpoint, Naming, ResNet};
-use shadercam_suite::{Rng, Tensors, chw_to_hwc, default_weights, fixture, gpu, hf_name, random_resnet, read_tensor, rel_l2, resnet_shapes, serialize};
+use shadercam_suite::{
+    Rng, Tensors, chw_to_hwc, default_weights, fixture, gpu, hf_name, random_resnet, read_tensor,
+    rel_l2, resnet_shapes, serialize,
+};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-
-
 // ---------------------------------------------------------------------------------------------
 // Writing checkpoints
-
-
 
 fn scratch_dir(name: &str) -> PathBuf {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
@@ -72,7 +71,6 @@ fn write_sharded(
     std::fs::write(&index, serde_json::to_string_pretty(&json).unwrap()).unwrap();
     index
 }
-
 
 /// The same tensors with a `num_batches_tracked` scalar beside every BatchNorm's running mean.
 fn with_num_batches_tracked(t: &Tensors) -> Tensors {
@@ -350,7 +348,6 @@ fn argmax(v: &[f32]) -> usize {
 
 // ---------------------------------------------------------------------------------------------
 // 2. Random-weight networks against a float64 CPU forward
-
 
 /// One image's activations, NCHW without the N, in float64.
 struct Map {
@@ -689,4 +686,3 @@ fn the_family_is_detected_from_names_and_shapes() {
         );
     }
 }
-

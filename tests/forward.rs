@@ -3,10 +3,12 @@
 //! ../shared/reference/make_fixtures.py --debug) and end to end on every ci fixture, one image at
 //! a time and batched.
 
-use shadercam_kernels::kernels::unpad_channels;
 use shadercam_kernels::GpuResNet;
+use shadercam_kernels::kernels::unpad_channels;
 use shadercam_loader::ResNet;
-use shadercam_suite::{chw_to_hwc, default_weights, fixture, fixture_names, gpu, read_tensor, rel_l2};
+use shadercam_suite::{
+    chw_to_hwc, default_weights, fixture, fixture_names, gpu, read_tensor, rel_l2,
+};
 
 /// Relative L2 error allowed per stage (the bound; f32 vs PyTorch float64).
 const STAGE_REL_L2: f64 = 1e-4;
@@ -30,7 +32,10 @@ fn every_stage_matches_pytorch_float64() {
     let image = meta.metadata().as_ref().unwrap()["image"].clone();
     let x = input_hwc(&image);
     let mut report = Vec::new();
-    for stage in ["stem", "maxpool", "layer1.0", "layer1.2", "layer2.3", "layer3.5", "layer4.2", "avgpool", "fc"] {
+    for stage in [
+        "stem", "maxpool", "layer1.0", "layer1.2", "layer2.3", "layer3.5", "layer4.2", "avgpool",
+        "fc",
+    ] {
         let ref_name = match stage {
             "layer1.2" => "layer1",
             "layer2.3" => "layer2",
@@ -42,13 +47,47 @@ fn every_stage_matches_pytorch_float64() {
         let (got, [_, h, w, c4]) = gnet.forward_until(&ctx, &x, 1, (224, 224), stage).unwrap();
         let c = shape[0];
         let got = unpad_channels(&got, c);
-        assert!(c4 == c.next_multiple_of(4), "{stage}: channel count {c4} vs reference {c}");
-        let want = if shape.len() == 3 { chw_to_hwc(&want_chw, c, h, w) } else { want_chw };
+        assert!(
+            c4 == c.next_multiple_of(4),
+            "{stage}: channel count {c4} vs reference {c}"
+        );
+        let want = if shape.len() == 3 {
+            chw_to_hwc(&want_chw, c, h, w)
+        } else {
+            want_chw
+        };
         let err = rel_l2(&got, &want);
         report.push(format!("{ref_name}: {err:.2e}"));
-        assert!(err <= STAGE_REL_L2, "{ref_name} ({stage}): relative L2 error {err:.3e} > {STAGE_REL_L2:e}");
+        assert!(
+            err <= STAGE_REL_L2,
+            "{ref_name} ({stage}): relative L2 error {err:.3e} > {STAGE_REL_L2:e}"
+        );
     }
     eprintln!("per-stage relative L2 errors: {}", report.join(", "));
+}
+
+/// The GPU kernel (`Tiled`, what discrete GPUs run) through the whole network, so that the
+/// path lavapipe does not prefer is still checked end to end against PyTorch here.
+#[test]
+fn the_gpu_conv_kernel_runs_the_whole_network_too() {
+    let ctx = gpu();
+    let net = ResNet::load(&default_weights()).unwrap();
+    let mut gnet = GpuResNet::new(&ctx, &net).unwrap();
+    gnet.kernels.conv2d.preferred = shadercam_kernels::kernels::ConvVariant::Tiled;
+    let names = fixture_names();
+    let refs = fixture("reference.safetensors");
+    let x: Vec<f32> = names[..2].iter().flat_map(|n| input_hwc(n)).collect();
+    let got = gnet.forward(&ctx, &x, 2, 224, 224).unwrap();
+    for (i, name) in names[..2].iter().enumerate() {
+        let (_, want) = read_tensor(&refs, &format!("{name}.logits"));
+        for (g, w) in got[i * 8..(i + 1) * 8].iter().zip(&want) {
+            assert!(
+                (g - w).abs() <= LOGIT_ABS,
+                "{name} (Tiled kernel): {:?} vs PyTorch {want:?}",
+                &got[i * 8..(i + 1) * 8]
+            );
+        }
+    }
 }
 
 #[test]
@@ -70,7 +109,10 @@ fn logits_match_pytorch_one_at_a_time_and_batched() {
         eprintln!("{name}: forward {:.0} ms", t.elapsed().as_secs_f64() * 1e3);
         for (g, w) in got.iter().zip(&want) {
             worst = worst.max((g - w).abs());
-            assert!((g - w).abs() <= LOGIT_ABS, "{name}: logits {got:?} vs PyTorch {want:?}");
+            assert!(
+                (g - w).abs() <= LOGIT_ABS,
+                "{name}: logits {got:?} vs PyTorch {want:?}"
+            );
         }
         assert_eq!(argmax(&got), argmax(&want), "{name}: top-1 differs");
         all_inputs.extend(x);
@@ -82,11 +124,19 @@ fn logits_match_pytorch_one_at_a_time_and_batched() {
     for (i, name) in names.iter().enumerate() {
         let got = &batched[i * classes..(i + 1) * classes];
         for (g, w) in got.iter().zip(&all_want[i]) {
-            assert!((g - w).abs() <= 1e-5, "{name}: batched logits {got:?} differ from single {:?}", all_want[i]);
+            assert!(
+                (g - w).abs() <= 1e-5,
+                "{name}: batched logits {got:?} differ from single {:?}",
+                all_want[i]
+            );
         }
     }
 }
 
 fn argmax(v: &[f32]) -> usize {
-    v.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).unwrap().0
+    v.iter()
+        .enumerate()
+        .max_by(|a, b| a.1.total_cmp(b.1))
+        .unwrap()
+        .0
 }

@@ -76,7 +76,6 @@ fn tiny() -> Tensors {
     basic_resnet([1, 1, 1, 1], 5, 7)
 }
 
-
 /// Serializes `tensors` (all as `dtype`, except those named in `overrides`) with `metadata`.
 fn serialize(
     tensors: &Tensors,
@@ -635,7 +634,6 @@ fn hugging_face_errors_name_the_files_own_tensor_names() {
         ],
     );
 }
-
 
 #[test]
 fn hugging_face_config_that_moves_a_stride_is_refused() {

@@ -58,24 +58,34 @@ impl Rng {
 }
 
 /// Asserts `|got - want| <= max(rel * |want|, abs)` elementwise; the panic names `what`, the
-/// number of failures, the worst index and both values there.
+/// number of failures, the worst index and both values there. NaN anywhere fails.
 pub fn assert_close(what: &str, got: &[f32], want: &[f32], rel: f32, abs: f32) {
-    assert_eq!(got.len(), want.len(), "{what}: length {} != expected {}", got.len(), want.len());
+    assert_eq!(
+        got.len(),
+        want.len(),
+        "{what}: length {} != expected {}",
+        got.len(),
+        want.len()
+    );
     let mut fails = 0usize;
-    let mut worst = (0usize, 0f32);
+    let mut worst: Option<(usize, f32)> = None;
     for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
         let err = (g - w).abs();
         let tol = (rel * w.abs()).max(abs);
-        if !(err <= tol) {
+        let within = err <= tol; // false for NaN
+        if !within {
             fails += 1;
-        }
-        let excess = if err.is_nan() { f32::INFINITY } else { err - tol };
-        if fails > 0 && (excess > worst.1 || worst.1 == 0.0) && !(err <= tol) {
-            worst = (i, excess);
+            let excess = if err.is_nan() {
+                f32::INFINITY
+            } else {
+                err - tol
+            };
+            if worst.is_none_or(|(_, e)| excess > e) {
+                worst = Some((i, excess));
+            }
         }
     }
-    if fails > 0 {
-        let i = worst.0;
+    if let Some((i, _)) = worst {
         panic!(
             "{what}: {fails} of {} elements outside tolerance (rel {rel}, abs {abs}); worst at index {i}: got {}, expected {}",
             got.len(),
@@ -99,8 +109,11 @@ pub fn rel_l2(got: &[f32], want: &[f32]) -> f64 {
 /// A named f32 tensor from a safetensors file (shape, data).
 pub fn read_tensor(path: &std::path::Path, name: &str) -> (Vec<usize>, Vec<f32>) {
     let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let t = st.tensor(name).unwrap_or_else(|e| panic!("{}: {name}: {e}", path.display()));
+    let st = safetensors::SafeTensors::deserialize(&bytes)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let t = st
+        .tensor(name)
+        .unwrap_or_else(|e| panic!("{}: {name}: {e}", path.display()));
     assert_eq!(t.dtype(), safetensors::Dtype::F32, "{name} is not F32");
     let data = t
         .data()
@@ -125,7 +138,12 @@ pub fn chw_to_hwc(x: &[f32], c: usize, h: usize, w: usize) -> Vec<f32> {
 pub fn fixture_names() -> Vec<String> {
     let text = std::fs::read_to_string(fixture("labels.json")).expect("tests/fixtures/labels.json");
     let v: serde_json::Value = serde_json::from_str(&text).expect("labels.json is JSON");
-    let mut names: Vec<String> = v["images"].as_object().expect("images").keys().cloned().collect();
+    let mut names: Vec<String> = v["images"]
+        .as_object()
+        .expect("images")
+        .keys()
+        .cloned()
+        .collect();
     names.sort();
     names
 }
@@ -284,9 +302,22 @@ pub fn random_resnet(
 }
 
 /// A random-weight torchvision ResNet, serialized as F32 and loaded back through the loader.
-pub fn random_resnet_model(blocks: [usize; 4], bottleneck: bool, classes: usize, seed: u64) -> shadercam_loader::ResNet {
-    let bytes = serialize(&random_resnet(blocks, bottleneck, 64, classes, seed), safetensors::Dtype::F32, &Default::default());
-    let ck = shadercam_loader::Checkpoint::from_bytes(std::path::Path::new("random.safetensors"), &bytes).expect("random checkpoint parses");
+pub fn random_resnet_model(
+    blocks: [usize; 4],
+    bottleneck: bool,
+    classes: usize,
+    seed: u64,
+) -> shadercam_loader::ResNet {
+    let bytes = serialize(
+        &random_resnet(blocks, bottleneck, 64, classes, seed),
+        safetensors::Dtype::F32,
+        &Default::default(),
+    );
+    let ck = shadercam_loader::Checkpoint::from_bytes(
+        std::path::Path::new("random.safetensors"),
+        &bytes,
+    )
+    .expect("random checkpoint parses");
     shadercam_loader::ResNet::from_checkpoint(&ck).expect("random checkpoint is a ResNet")
 }
 

@@ -61,6 +61,16 @@ pub struct Explanation {
     pub features: Option<Vec<f32>>,
 }
 
+/// One row of [`Explainer::dispatch_table`]: a dispatch with its output shape, multiply-adds and
+/// minimum bytes moved (0 where not meaningful).
+pub struct DispatchRow {
+    pub label: String,
+    pub shape: String,
+    pub macs: u64,
+    pub bytes: u64,
+    pub dispatch: Dispatch,
+}
+
 fn clone_dispatch(d: &Dispatch) -> Dispatch {
     Dispatch {
         label: d.label.clone(),
@@ -130,7 +140,7 @@ impl Explainer {
         opts: &ExplainOptions,
     ) -> Result<Vec<Explanation>, CamError> {
         let per = crop * crop * 3;
-        if inputs_hwc.is_empty() || inputs_hwc.len() % per != 0 {
+        if inputs_hwc.is_empty() || !inputs_hwc.len().is_multiple_of(per) {
             return Err(CamError::Options(format!(
                 "expected a whole number of {crop}x{crop}x3 images, got {} floats",
                 inputs_hwc.len()
@@ -144,7 +154,13 @@ impl Explainer {
             let orig: Vec<Option<&OriginalView>> = (start..start + b)
                 .map(|i| originals.get(i).and_then(Option::as_ref))
                 .collect();
-            out.extend(self.explain_batch(&inputs_hwc[start * per..(start + b) * per], b, crop, &orig, opts)?);
+            out.extend(self.explain_batch(
+                &inputs_hwc[start * per..(start + b) * per],
+                b,
+                crop,
+                &orig,
+                opts,
+            )?);
         }
         Ok(out)
     }
@@ -158,14 +174,26 @@ impl Explainer {
         if !reuse {
             self.cached = None; // free the old buffers first
             let norm = self.normalisation();
-            self.cached = Some(self.cam.plan(&self.ctx, &mut self.net, fwd, &opts.targets, opts.method, norm)?);
+            self.cached = Some(self.cam.plan(
+                &self.ctx,
+                &mut self.net,
+                fwd,
+                &opts.targets,
+                opts.method,
+                norm,
+            )?);
         }
         Ok(())
     }
 
     /// One timed run of a batch for `shadercam bench`: milliseconds of the forward pass alone,
     /// of the CAM stage alone (on the maps the forward left), each submitted and waited for.
-    pub fn time_parts(&mut self, inputs: &[f32], crop: usize, opts: &ExplainOptions) -> Result<(f64, f64), CamError> {
+    pub fn time_parts(
+        &mut self,
+        inputs: &[f32],
+        crop: usize,
+        opts: &ExplainOptions,
+    ) -> Result<(f64, f64), CamError> {
         let n = inputs.len() / (crop * crop * 3);
         self.plans(n, crop, opts)?;
         let cp = self.cached.as_ref().expect("plan built above");
@@ -193,7 +221,13 @@ impl Explainer {
 
     /// Runs the forward pass once, then the CAM stage alone `iters` times in one compute pass
     /// and one submit; returns the wall time of that submit (for benches).
-    pub fn time_cam(&mut self, inputs: &[f32], crop: usize, opts: &ExplainOptions, iters: u32) -> Result<std::time::Duration, CamError> {
+    pub fn time_cam(
+        &mut self,
+        inputs: &[f32],
+        crop: usize,
+        opts: &ExplainOptions,
+        iters: u32,
+    ) -> Result<std::time::Duration, CamError> {
         let n = inputs.len() / (crop * crop * 3);
         self.plans(n, crop, opts)?;
         let cp = self.cached.as_ref().expect("plan built above");
@@ -220,21 +254,38 @@ impl Explainer {
 
     /// Every dispatch of forward + CAM for one batch, labelled, with its multiply-adds and
     /// minimum bytes moved (for `shadercam profile`).
-    pub fn dispatch_table(&mut self, inputs: &[f32], crop: usize, opts: &ExplainOptions) -> Result<Vec<(String, String, u64, u64, Dispatch)>, CamError> {
+    pub fn dispatch_table(
+        &mut self,
+        inputs: &[f32],
+        crop: usize,
+        opts: &ExplainOptions,
+    ) -> Result<Vec<DispatchRow>, CamError> {
         let n = inputs.len() / (crop * crop * 3);
         self.plans(n, crop, opts)?;
         let cp = self.cached.as_ref().expect("plan built above");
         let fwd = cp.forward().clone();
         fwd.upload(&self.ctx, inputs)?;
-        let mut rows: Vec<(String, String, u64, u64, Dispatch)> = fwd
+        let mut rows: Vec<DispatchRow> = fwd
             .steps
             .iter()
             .map(|s| {
                 let [b, h, w, c] = s.out_shape;
-                (s.dispatch.label.clone(), format!("{b}x{h}x{w}x{c}"), s.macs, s.bytes, clone_dispatch(&s.dispatch))
+                DispatchRow {
+                    label: s.dispatch.label.clone(),
+                    shape: format!("{b}x{h}x{w}x{c}"),
+                    macs: s.macs,
+                    bytes: s.bytes,
+                    dispatch: clone_dispatch(&s.dispatch),
+                }
             })
             .collect();
-        rows.extend(cp.dispatches().map(|d| (d.label.clone(), String::new(), 0, 0, clone_dispatch(d))));
+        rows.extend(cp.dispatches().map(|d| DispatchRow {
+            label: d.label.clone(),
+            shape: String::new(),
+            macs: 0,
+            bytes: 0,
+            dispatch: clone_dispatch(d),
+        }));
         Ok(rows)
     }
 
@@ -258,19 +309,35 @@ impl Explainer {
         let mut extra: Vec<(usize, Vec<Dispatch>, wgpu::Buffer, wgpu::Buffer)> = Vec::new();
         for (i, o) in originals.iter().enumerate() {
             if let Some(o) = o {
-                let (place, rect) = crate::post::original_placement(&o.geometry, o.width, o.height, (fh, fw));
-                let (ds, out, max_bits) = self.cam.original_overlay(ctx, cp, i * t, (o.width, o.height), &o.rgba, place, rect)?;
+                let (place, rect) =
+                    crate::post::original_placement(&o.geometry, o.width, o.height, (fh, fw));
+                let (ds, out, max_bits) = self.cam.original_overlay(
+                    ctx,
+                    cp,
+                    i * t,
+                    (o.width, o.height),
+                    &o.rgba,
+                    place,
+                    rect,
+                )?;
                 extra.push((i, ds, out, max_bits));
             }
         }
 
-        let mut encoder = ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("explain") });
+        let mut encoder = ctx
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                label: Some("explain"),
+            });
         cp.clear(&mut encoder);
         for (_, _, _, mb) in &extra {
             encoder.clear_buffer(mb, 0, None);
         }
         {
-            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("forward + cam"), timestamp_writes: None });
+            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: Some("forward + cam"),
+                timestamp_writes: None,
+            });
             fwd.record(&mut pass);
             cp.record(&mut pass);
             for (_, ds, _, _) in &extra {
@@ -314,9 +381,22 @@ impl Explainer {
                 targets: targets[maps.clone()].iter().map(|&c| c as usize).collect(),
                 map_size: (fh, fw),
                 crop,
-                raw: maps.clone().map(|m| raw[m * fh * fw..(m + 1) * fh * fw].to_vec()).collect(),
-                heatmaps: maps.clone().map(|m| heat[m * crop2..(m + 1) * crop2].to_vec()).collect(),
-                overlays: maps.map(|m| overlay[m * crop2..(m + 1) * crop2].iter().map(|v| v.to_bits()).collect()).collect(),
+                raw: maps
+                    .clone()
+                    .map(|m| raw[m * fh * fw..(m + 1) * fh * fw].to_vec())
+                    .collect(),
+                heatmaps: maps
+                    .clone()
+                    .map(|m| heat[m * crop2..(m + 1) * crop2].to_vec())
+                    .collect(),
+                overlays: maps
+                    .map(|m| {
+                        overlay[m * crop2..(m + 1) * crop2]
+                            .iter()
+                            .map(|v| v.to_bits())
+                            .collect()
+                    })
+                    .collect(),
                 original_overlay: extra
                     .iter()
                     .position(|(i, ..)| *i == b)

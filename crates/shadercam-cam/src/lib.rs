@@ -61,7 +61,9 @@ impl Method {
 
     pub fn parse(s: &str) -> Option<Self> {
         let s = s.to_ascii_lowercase().replace(['-', '_'], "");
-        Self::ALL.into_iter().find(|m| m.name().replace('-', "") == s || (s == "gradcampp" && *m == Method::GradCamPlusPlus))
+        Self::ALL.into_iter().find(|m| {
+            m.name().replace('-', "") == s || (s == "gradcampp" && *m == Method::GradCamPlusPlus)
+        })
     }
 
     /// The `method` code of shaders/cam_weights.wgsl (closed-form gradient methods only).

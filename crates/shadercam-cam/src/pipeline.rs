@@ -5,8 +5,10 @@
 use crate::post::{cam_box, crop_box_to_original, crop_pixel_to_original, peak};
 use crate::{Explanation, Method, OriginalView};
 use image::{Rgb, RgbImage};
-use serde_json::{json, Value};
-use shadercam_image::{decode_file, is_image_path, preprocess, CropGeometry, ImageError, Preprocess};
+use serde_json::{Value, json};
+use shadercam_image::{
+    CropGeometry, ImageError, Preprocess, decode_file, is_image_path, preprocess,
+};
 use std::path::{Path, PathBuf};
 
 /// Longest side of the picture the full-image overlay is drawn on (bigger photos are shown
@@ -20,12 +22,18 @@ pub fn collect_inputs(inputs: &[PathBuf]) -> (Vec<PathBuf>, Vec<(PathBuf, String
     let mut errors = Vec::new();
     for p in inputs {
         match std::fs::metadata(p) {
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => errors.push((p.clone(), format!("{}: no such file or directory", p.display()))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => errors.push((
+                p.clone(),
+                format!("{}: no such file or directory", p.display()),
+            )),
             Err(e) => errors.push((p.clone(), format!("{}: cannot read: {e}", p.display()))),
             Ok(m) if m.is_dir() => {
                 let before = files.len();
                 if let Err(e) = walk(p, &mut files) {
-                    errors.push((p.clone(), format!("{}: cannot list directory: {e}", p.display())));
+                    errors.push((
+                        p.clone(),
+                        format!("{}: cannot list directory: {e}", p.display()),
+                    ));
                 } else if files.len() == before {
                     errors.push((p.clone(), format!("{}: directory contains no image files (png, jpg, jpeg, bmp, webp, gif, tif, tiff)", p.display())));
                 }
@@ -37,7 +45,9 @@ pub fn collect_inputs(inputs: &[PathBuf]) -> (Vec<PathBuf>, Vec<(PathBuf, String
 }
 
 fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)?.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
     entries.sort();
     for p in entries {
         if p.is_dir() {
@@ -63,13 +73,20 @@ pub struct LoadedImage {
 
 /// Decodes (Pillow's `convert("RGB")`), preprocesses (torchvision's) and prepares the overlay
 /// view. Errors name the file.
-pub fn load_image(path: &Path, pre: &Preprocess, max_pixels: u64) -> Result<LoadedImage, ImageError> {
+pub fn load_image(
+    path: &Path,
+    pre: &Preprocess,
+    max_pixels: u64,
+) -> Result<LoadedImage, ImageError> {
     let rgb = decode_file(path, max_pixels)?;
     let prepared = preprocess(&rgb, pre)?;
     let (w, h) = rgb.dimensions();
     let scale = (MAX_OVERLAY_SIDE as f64 / w.max(h) as f64).min(1.0);
     let shown = if scale < 1.0 {
-        let (dw, dh) = (((w as f64 * scale).round() as u32).max(1), ((h as f64 * scale).round() as u32).max(1));
+        let (dw, dh) = (
+            ((w as f64 * scale).round() as u32).max(1),
+            ((h as f64 * scale).round() as u32).max(1),
+        );
         image::imageops::resize(&rgb, dw, dh, image::imageops::FilterType::Triangle)
     } else {
         rgb
@@ -77,7 +94,10 @@ pub fn load_image(path: &Path, pre: &Preprocess, max_pixels: u64) -> Result<Load
     let view = OriginalView {
         width: shown.width() as usize,
         height: shown.height() as usize,
-        rgba: shown.pixels().map(|p| p[0] as u32 | (p[1] as u32) << 8 | (p[2] as u32) << 16 | 0xff00_0000).collect(),
+        rgba: shown
+            .pixels()
+            .map(|p| p[0] as u32 | (p[1] as u32) << 8 | (p[2] as u32) << 16 | 0xff00_0000)
+            .collect(),
         geometry: prepared.geometry,
     };
     Ok(LoadedImage {
@@ -129,7 +149,14 @@ pub struct ImageReport {
 pub const BOX_THRESHOLD: f32 = 0.2;
 
 impl ImageReport {
-    pub fn new(image: &str, img: &LoadedImage, e: &Explanation, method: Method, classes: &[String], top: usize) -> Self {
+    pub fn new(
+        image: &str,
+        img: &LoadedImage,
+        e: &Explanation,
+        method: Method,
+        classes: &[String],
+        top: usize,
+    ) -> Self {
         let probs = softmax(&e.logits);
         let predictions = ranking(&e.logits)
             .into_iter()
@@ -138,7 +165,8 @@ impl ImageReport {
             .collect();
         let (px, py) = peak(&e.heatmaps[0], e.crop);
         let peak = crop_pixel_to_original(&img.geometry, px, py);
-        let bbox = cam_box(&e.heatmaps[0], e.crop, BOX_THRESHOLD).map(|b| crop_box_to_original(&img.geometry, b));
+        let bbox = cam_box(&e.heatmaps[0], e.crop, BOX_THRESHOLD)
+            .map(|b| crop_box_to_original(&img.geometry, b));
         Self {
             image: image.to_owned(),
             width: img.width,
@@ -189,7 +217,12 @@ pub fn rgba_to_image(px: &[u32], w: usize, h: usize) -> RgbImage {
 
 /// The `n` channels with the largest contribution `w^c_k · mean(f_k)` to class `c`'s logit,
 /// largest first: `(k, w^c_k, contribution)`.
-pub fn top_channels(features: &[f32], hw: usize, fc_row: &[f32], n: usize) -> Vec<(usize, f32, f32)> {
+pub fn top_channels(
+    features: &[f32],
+    hw: usize,
+    fc_row: &[f32],
+    n: usize,
+) -> Vec<(usize, f32, f32)> {
     let k = fc_row.len();
     let mut contrib: Vec<(usize, f32, f32)> = (0..k)
         .map(|c| {
@@ -207,10 +240,21 @@ fn jet_table() -> &'static [[u8; 3]; 256] {
     static TABLE: std::sync::OnceLock<[[u8; 3]; 256]> = std::sync::OnceLock::new();
     TABLE.get_or_init(|| {
         let src = crate::shaders::CAM_OVERLAY;
-        let body = &src[src.find("const JET").expect("JET table in cam_overlay.wgsl")..];
-        let body = &body[body.find("array<u32, 256>(").expect("JET initialiser") + 16..body.find(");").expect("end of JET")];
+        let body = &src[src
+            .find("const JET")
+            .expect("JET table in cam_overlay.wgsl")..];
+        let body = &body[body.find("array<u32, 256>(").expect("JET initialiser") + 16
+            ..body.find(");").expect("end of JET")];
         let mut t = [[0u8; 3]; 256];
-        for (i, v) in body.split(',').filter_map(|x| u32::from_str_radix(x.trim().trim_start_matches("0x").trim_end_matches('u'), 16).ok()).enumerate().take(256) {
+        for (i, v) in body
+            .split(',')
+            .filter_map(|x| {
+                u32::from_str_radix(x.trim().trim_start_matches("0x").trim_end_matches('u'), 16)
+                    .ok()
+            })
+            .enumerate()
+            .take(256)
+        {
             t[i] = [v as u8, (v >> 8) as u8, (v >> 16) as u8];
         }
         t
@@ -224,20 +268,36 @@ pub fn jet(v: f32) -> [u8; 3] {
 
 /// The `--maps` picture: one tile per channel, its map scaled to [0, 1] and coloured, with
 /// `k` and `w^c_k` written under it — "which feature maps, times how much" made visible.
-pub fn maps_grid(features: &[f32], (fh, fw): (usize, usize), channels: &[(usize, f32, f32)]) -> RgbImage {
+pub fn maps_grid(
+    features: &[f32],
+    (fh, fw): (usize, usize),
+    channels: &[(usize, f32, f32)],
+) -> RgbImage {
     const TILE: u32 = 112;
     const LABEL: u32 = 14;
     let k = features.len() / (fh * fw);
     let cols = (channels.len() as f64).sqrt().ceil().max(1.0) as u32;
     let rows = (channels.len() as u32).div_ceil(cols).max(1);
-    let mut img = RgbImage::from_pixel(cols * (TILE + 4), rows * (TILE + LABEL + 4), Rgb([255, 255, 255]));
+    let mut img = RgbImage::from_pixel(
+        cols * (TILE + 4),
+        rows * (TILE + LABEL + 4),
+        Rgb([255, 255, 255]),
+    );
     for (i, &(c, w, _)) in channels.iter().enumerate() {
-        let (ox, oy) = ((i as u32 % cols) * (TILE + 4) + 2, (i as u32 / cols) * (TILE + LABEL + 4) + 2);
+        let (ox, oy) = (
+            (i as u32 % cols) * (TILE + 4) + 2,
+            (i as u32 / cols) * (TILE + LABEL + 4) + 2,
+        );
         let vals: Vec<f32> = (0..fh * fw).map(|p| features[p * k + c]).collect();
-        let (lo, hi) = vals.iter().fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), &v| (a.min(v), b.max(v)));
+        let (lo, hi) = vals
+            .iter()
+            .fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), &v| {
+                (a.min(v), b.max(v))
+            });
         for y in 0..TILE {
             for x in 0..TILE {
-                let v = vals[(y as usize * fh / TILE as usize) * fw + x as usize * fw / TILE as usize];
+                let v =
+                    vals[(y as usize * fh / TILE as usize) * fw + x as usize * fw / TILE as usize];
                 img.put_pixel(ox + x, oy + y, Rgb(jet((v - lo) / (hi - lo + 1e-7))));
             }
         }
@@ -292,8 +352,14 @@ fn draw_text(img: &mut RgbImage, x0: u32, y0: u32, text: &str) {
 /// the crop offset; the map's peak pixel hits when it lies within half a pixel of the box.
 pub fn pointing_hit(g: &CropGeometry, (px, py): (usize, usize), b: [f32; 4]) -> bool {
     let r = g.resized_w as f64 / g.orig_w as f64;
-    let (x0, x1) = (b[0] as f64 * r - g.left as f64, b[2] as f64 * r - g.left as f64);
-    let (y0, y1) = (b[1] as f64 * r - g.top as f64, b[3] as f64 * r - g.top as f64);
+    let (x0, x1) = (
+        b[0] as f64 * r - g.left as f64,
+        b[2] as f64 * r - g.left as f64,
+    );
+    let (y0, y1) = (
+        b[1] as f64 * r - g.top as f64,
+        b[3] as f64 * r - g.top as f64,
+    );
     let (px, py) = (px as f64, py as f64);
     x0 - 0.5 <= px && px <= x1 + 0.5 && y0 - 0.5 <= py && py <= y1 + 0.5
 }
@@ -328,7 +394,13 @@ impl EvalSummary {
     }
 
     pub fn to_json(&self) -> Value {
-        let ratio = |a: usize, b: usize| if b == 0 { Value::Null } else { json!(a as f64 / b as f64) };
+        let ratio = |a: usize, b: usize| {
+            if b == 0 {
+                Value::Null
+            } else {
+                json!(a as f64 / b as f64)
+            }
+        };
         json!({
             "images": self.images,
             "top1_accuracy": ratio(self.top1_correct, self.labelled),

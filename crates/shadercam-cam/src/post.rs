@@ -8,7 +8,9 @@ pub fn peak(map: &[f32], w: usize) -> (usize, usize) {
     let i = map
         .iter()
         .enumerate()
-        .fold((0, f32::NEG_INFINITY), |best, (i, &v)| if v > best.1 { (i, v) } else { best })
+        .fold((0, f32::NEG_INFINITY), |best, (i, &v)| {
+            if v > best.1 { (i, v) } else { best }
+        })
         .0;
     (i % w, i / w)
 }
@@ -19,7 +21,7 @@ pub fn peak(map: &[f32], w: usize) -> (usize, usize) {
 pub fn cam_box(map: &[f32], w: usize, frac: f32) -> Option<[usize; 4]> {
     let h = map.len() / w;
     let max = map.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    if !(max > 0.0) {
+    if max.is_nan() || max <= 0.0 {
         return None;
     }
     let thr = frac * max;
@@ -94,7 +96,12 @@ pub fn iou(a: [f32; 4], b: [f32; 4]) -> f32 {
 /// The placement of a displayed picture (`width`x`height`, possibly scaled from the original)
 /// on the layer4 map grid, for shaders/cam_upsample.wgsl: `s = d·scale + offset` per axis
 /// (pixel centres), plus the rectangle of displayed pixels that the crop covers.
-pub fn original_placement(g: &CropGeometry, width: usize, height: usize, (fh, fw): (usize, usize)) -> ([f32; 4], [u32; 4]) {
+pub fn original_placement(
+    g: &CropGeometry,
+    width: usize,
+    height: usize,
+    (fh, fw): (usize, usize),
+) -> ([f32; 4], [u32; 4]) {
     let axis = |disp: usize, resized: u32, off: u32, f: usize| -> (f32, f32) {
         // display pixel d (centre d+0.5) → resized coordinate (d+0.5)·resized/disp − 0.5
         // → crop coordinate − off → map coordinate (c+0.5)·f/crop − 0.5.
@@ -108,7 +115,10 @@ pub fn original_placement(g: &CropGeometry, width: usize, height: usize, (fh, fw
     let y0 = (g.top as f64 * height as f64 / g.resized_h as f64).floor() as u32;
     let x1 = ((g.left + g.crop) as f64 * width as f64 / g.resized_w as f64).ceil() as u32;
     let y1 = ((g.top + g.crop) as f64 * height as f64 / g.resized_h as f64).ceil() as u32;
-    ([sx, ox, sy, oy], [x0, y0, x1.min(width as u32), y1.min(height as u32)])
+    (
+        [sx, ox, sy, oy],
+        [x0, y0, x1.min(width as u32), y1.min(height as u32)],
+    )
 }
 
 #[cfg(test)]
@@ -148,7 +158,7 @@ mod tests {
         let ([sx, ox, _, _], rect) = original_placement(&g, 224, 224, (7, 7));
         let r = 256.0 / 224.0;
         assert!((sx - r * 7.0 / 224.0).abs() < 1e-6);
-        assert!((ox - ((0.5 * r - 16.0) * 7.0 / 224.0 - 0.5) as f32).abs() < 1e-6);
+        assert!((ox - ((0.5 * r - 16.0) * 7.0 / 224.0 - 0.5)).abs() < 1e-6);
         assert_eq!(rect, [14, 14, 210, 210]);
     }
 }

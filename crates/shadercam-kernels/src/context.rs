@@ -148,7 +148,10 @@ impl GpuContext {
 
     /// `name (backend, type)` for messages and the bench output.
     pub fn describe(&self) -> String {
-        format!("{} ({:?}, {:?})", self.info.name, self.info.backend, self.info.device_type)
+        format!(
+            "{} ({:?}, {:?})",
+            self.info.name, self.info.backend, self.info.device_type
+        )
     }
 
     /// Takes the error wgpu reported outside any error scope, if any.
@@ -179,7 +182,11 @@ impl GpuContext {
     /// A storage buffer holding `data` (f32 or any Pod), usable as a copy source and target.
     /// Created unmapped and filled through the queue: `create_buffer_init` panics on a lost
     /// device, this returns an error.
-    pub fn storage_from<T: bytemuck::Pod>(&self, label: &str, data: &[T]) -> Result<wgpu::Buffer, GpuError> {
+    pub fn storage_from<T: bytemuck::Pod>(
+        &self,
+        label: &str,
+        data: &[T],
+    ) -> Result<wgpu::Buffer, GpuError> {
         let bytes: &[u8] = bytemuck::cast_slice(data);
         let buf = self.storage(label, bytes.len() as u64)?;
         if !bytes.is_empty() {
@@ -196,7 +203,9 @@ impl GpuContext {
             self.device.create_buffer(&wgpu::BufferDescriptor {
                 label: Some(label),
                 size: bytes.max(16).next_multiple_of(16),
-                usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
+                usage: wgpu::BufferUsages::STORAGE
+                    | wgpu::BufferUsages::COPY_SRC
+                    | wgpu::BufferUsages::COPY_DST,
                 mapped_at_creation: false,
             })
         })
@@ -218,7 +227,11 @@ impl GpuContext {
     }
 
     /// A uniform buffer holding one `#[repr(C)]` params struct.
-    pub fn uniform<T: bytemuck::Pod>(&self, label: &str, value: &T) -> Result<wgpu::Buffer, GpuError> {
+    pub fn uniform<T: bytemuck::Pod>(
+        &self,
+        label: &str,
+        value: &T,
+    ) -> Result<wgpu::Buffer, GpuError> {
         self.uniform_bytes(label, bytemuck::bytes_of(value))
     }
 
@@ -226,7 +239,8 @@ impl GpuContext {
     pub fn alive(&self) -> Result<(), GpuError> {
         if self.lost.load(std::sync::atomic::Ordering::SeqCst) {
             return Err(GpuError::Execution(
-                self.take_uncaptured().unwrap_or_else(|| "the GPU device was lost".into()),
+                self.take_uncaptured()
+                    .unwrap_or_else(|| "the GPU device was lost".into()),
             ));
         }
         Ok(())
@@ -247,7 +261,9 @@ impl GpuContext {
 
     /// The largest buffer a storage binding may cover on this adapter.
     pub fn max_binding_bytes(&self) -> u64 {
-        (self.limits.max_storage_buffer_binding_size as u64).min(self.limits.max_buffer_size)
+        self.limits
+            .max_storage_buffer_binding_size
+            .min(self.limits.max_buffer_size)
     }
 
     /// Submits `encoder`, copies `src` (first `bytes` bytes) back and waits: one full GPU sync.
@@ -296,7 +312,9 @@ impl GpuContext {
     /// Reads a whole f32 storage buffer back (tests and debugging: one full GPU sync).
     pub fn read_buffer(&self, buf: &wgpu::Buffer) -> Result<Vec<f32>, GpuError> {
         let encoder = self.device.create_command_encoder(&Default::default());
-        Ok(self.submit_and_read(encoder, &[(buf, buf.size())])?.remove(0))
+        Ok(self
+            .submit_and_read(encoder, &[(buf, buf.size())])?
+            .remove(0))
     }
 }
 
@@ -311,7 +329,10 @@ pub fn grid(workgroups: u32, max_per_dim: u32) -> (u32, u32) {
 /// writes at its start and end when the adapter has TIMESTAMP_QUERY (true GPU time), else a
 /// submit-and-wait per dispatch timed on the CPU (includes submission overhead; `false` in the
 /// second field says so).
-pub fn time_dispatches(ctx: &GpuContext, dispatches: &[&crate::kernels::Dispatch]) -> Result<(Vec<f64>, bool), GpuError> {
+pub fn time_dispatches(
+    ctx: &GpuContext,
+    dispatches: &[&crate::kernels::Dispatch],
+) -> Result<(Vec<f64>, bool), GpuError> {
     let n = dispatches.len();
     if n == 0 {
         return Ok((Vec::new(), true));
@@ -341,12 +362,19 @@ pub fn time_dispatches(ctx: &GpuContext, dispatches: &[&crate::kernels::Dispatch
             d.record(&mut pass);
         }
         encoder.resolve_query_set(&qs, 0..(2 * n) as u32, &resolve, 0);
-        let raw = ctx.submit_and_read(encoder, &[(&resolve, (16 * n) as u64)])?.remove(0);
+        let raw = ctx
+            .submit_and_read(encoder, &[(&resolve, (16 * n) as u64)])?
+            .remove(0);
         let words: Vec<u32> = raw.iter().map(|v| v.to_bits()).collect();
-        let ticks: Vec<u64> = words.chunks_exact(2).map(|w| w[0] as u64 | (w[1] as u64) << 32).collect();
+        let ticks: Vec<u64> = words
+            .chunks_exact(2)
+            .map(|w| w[0] as u64 | (w[1] as u64) << 32)
+            .collect();
         let period = ctx.queue.get_timestamp_period() as f64;
         Ok((
-            (0..n).map(|i| ticks[2 * i + 1].saturating_sub(ticks[2 * i]) as f64 * period / 1e6).collect(),
+            (0..n)
+                .map(|i| ticks[2 * i + 1].saturating_sub(ticks[2 * i]) as f64 * period / 1e6)
+                .collect(),
             true,
         ))
     } else {

@@ -2,45 +2,69 @@
 //! struct, and knows its dispatch size. Pipelines are created once; bind groups, uniform
 //! buffers and dispatches are made once per network plan.
 
-use crate::context::{grid, GpuContext};
-use crate::shaders;
 use crate::GpuError;
+use crate::context::{GpuContext, grid};
+use crate::shaders;
 
 /// Compiles `source` and creates its compute pipeline (entry point `main`, layout derived
 /// from the shader), inside error scopes so a bad shader is a typed error naming `kernel`.
-pub fn compute_pipeline(ctx: &GpuContext, kernel: &str, source: &str) -> Result<wgpu::ComputePipeline, GpuError> {
+pub fn compute_pipeline(
+    ctx: &GpuContext,
+    kernel: &str,
+    source: &str,
+) -> Result<wgpu::ComputePipeline, GpuError> {
     entry_pipeline(ctx, &shader_module(ctx, kernel, source)?, kernel, "main")
 }
 
 /// Compiles one WGSL file; a parse or validation error names `kernel`.
-pub fn shader_module(ctx: &GpuContext, kernel: &str, source: &str) -> Result<wgpu::ShaderModule, GpuError> {
+pub fn shader_module(
+    ctx: &GpuContext,
+    kernel: &str,
+    source: &str,
+) -> Result<wgpu::ShaderModule, GpuError> {
     ctx.scoped(kernel, || {
-        ctx.device.create_shader_module(wgpu::ShaderModuleDescriptor {
-            label: Some(kernel),
-            source: wgpu::ShaderSource::Wgsl(source.into()),
-        })
+        ctx.device
+            .create_shader_module(wgpu::ShaderModuleDescriptor {
+                label: Some(kernel),
+                source: wgpu::ShaderSource::Wgsl(source.into()),
+            })
     })
     .map_err(|e| e.with_kind("shader", kernel))
 }
 
 /// The compute pipeline of entry point `entry` of `module` (layout derived from the shader).
-pub fn entry_pipeline(ctx: &GpuContext, module: &wgpu::ShaderModule, kernel: &str, entry: &str) -> Result<wgpu::ComputePipeline, GpuError> {
-    let label = if entry == "main" { kernel.to_owned() } else { format!("{kernel}::{entry}") };
+pub fn entry_pipeline(
+    ctx: &GpuContext,
+    module: &wgpu::ShaderModule,
+    kernel: &str,
+    entry: &str,
+) -> Result<wgpu::ComputePipeline, GpuError> {
+    let label = if entry == "main" {
+        kernel.to_owned()
+    } else {
+        format!("{kernel}::{entry}")
+    };
     ctx.scoped(&label, || {
-        ctx.device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-            label: Some(&label),
-            layout: None,
-            module,
-            entry_point: Some(entry),
-            compilation_options: Default::default(),
-            cache: None,
-        })
+        ctx.device
+            .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some(&label),
+                layout: None,
+                module,
+                entry_point: Some(entry),
+                compilation_options: Default::default(),
+                cache: None,
+            })
     })
     .map_err(|e| e.with_kind("pipeline", &label))
 }
 
 /// A bind group for `pipeline` with `buffers` at bindings 0, 1, 2, ... in order.
-pub fn bind(ctx: &GpuContext, pipeline: &wgpu::ComputePipeline, label: &str, buffers: &[&wgpu::Buffer]) -> Result<wgpu::BindGroup, GpuError> {
+pub fn bind(
+    ctx: &GpuContext,
+    pipeline: &wgpu::ComputePipeline,
+    label: &str,
+    buffers: &[&wgpu::Buffer],
+) -> Result<wgpu::BindGroup, GpuError> {
     let layout = pipeline.get_bind_group_layout(0);
     let entries: Vec<wgpu::BindGroupEntry> = buffers
         .iter()
@@ -222,7 +246,18 @@ impl Conv2d {
         residual: &wgpu::Buffer,
         output: &wgpu::Buffer,
     ) -> Result<Dispatch, GpuError> {
-        self.dispatch_variant(ctx, self.preferred, label, s, flags, input, weight, bias, residual, output)
+        self.dispatch_variant(
+            ctx,
+            self.preferred,
+            label,
+            s,
+            flags,
+            input,
+            weight,
+            bias,
+            residual,
+            output,
+        )
     }
 
     /// Dispatch with an explicit variant (tests and benches run every variant on any adapter).
@@ -240,7 +275,10 @@ impl Conv2d {
         residual: &wgpu::Buffer,
         output: &wgpu::Buffer,
     ) -> Result<Dispatch, GpuError> {
-        assert!(s.cin % 4 == 0 && s.cout % 4 == 0, "conv2d expects NHWC4 (channels padded to 4)");
+        assert!(
+            s.cin.is_multiple_of(4) && s.cout.is_multiple_of(4),
+            "conv2d expects NHWC4 (channels padded to 4)"
+        );
         let p = self.params(variant, s, flags);
         let ubuf = ctx.uniform(label, &p)?;
         let max_dim = ctx.limits.max_compute_workgroups_per_dimension;
@@ -254,7 +292,12 @@ impl Conv2d {
                 (&self.direct, linear_grid(ctx, items, 64))
             }
         };
-        let bind_group = bind(ctx, pipeline, label, &[&ubuf, input, weight, bias, residual, output])?;
+        let bind_group = bind(
+            ctx,
+            pipeline,
+            label,
+            &[&ubuf, input, weight, bias, residual, output],
+        )?;
         Ok(Dispatch {
             label: label.to_owned(),
             pipeline: pipeline.clone(),
@@ -295,8 +338,17 @@ impl MaxPool {
     }
 
     /// Output size of a `kernel`/`stride`/`pad` pool (PyTorch's floor mode).
-    pub fn out_hw(in_h: usize, in_w: usize, kernel: usize, stride: usize, pad: usize) -> (usize, usize) {
-        ((in_h + 2 * pad - kernel) / stride + 1, (in_w + 2 * pad - kernel) / stride + 1)
+    pub fn out_hw(
+        in_h: usize,
+        in_w: usize,
+        kernel: usize,
+        stride: usize,
+        pad: usize,
+    ) -> (usize, usize) {
+        (
+            (in_h + 2 * pad - kernel) / stride + 1,
+            (in_w + 2 * pad - kernel) / stride + 1,
+        )
     }
 
     /// `c` must be a multiple of 4.
@@ -339,7 +391,10 @@ impl MaxPool {
 
 /// Workgroup counts for `total` invocations of a 1-D kernel of `wg` invocations per group.
 pub fn linear_grid(ctx: &GpuContext, total: usize, wg: usize) -> (u32, u32, u32) {
-    let (x, y) = grid(total.div_ceil(wg) as u32, ctx.limits.max_compute_workgroups_per_dimension);
+    let (x, y) = grid(
+        total.div_ceil(wg) as u32,
+        ctx.limits.max_compute_workgroups_per_dimension,
+    );
     (x, y, 1)
 }
 
@@ -433,7 +488,12 @@ impl Linear {
             total: total as u32,
         };
         let ubuf = ctx.uniform(label, &p)?;
-        let bind_group = bind(ctx, &self.pipeline, label, &[&ubuf, x, weight, bias, logits])?;
+        let bind_group = bind(
+            ctx,
+            &self.pipeline,
+            label,
+            &[&ubuf, x, weight, bias, logits],
+        )?;
         Ok(Dispatch {
             label: label.to_owned(),
             pipeline: self.pipeline.clone(),
@@ -464,7 +524,11 @@ impl Kernels {
 
 /// Records `dispatches` into one compute pass of a new encoder.
 pub fn encode(ctx: &GpuContext, dispatches: &[&Dispatch]) -> wgpu::CommandEncoder {
-    let mut encoder = ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("shadercam") });
+    let mut encoder = ctx
+        .device
+        .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+            label: Some("shadercam"),
+        });
     {
         let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
             label: Some("shadercam"),
@@ -493,5 +557,7 @@ pub fn pad_channels(data: &[f32], c: usize) -> Vec<f32> {
 /// Inverse of [`pad_channels`].
 pub fn unpad_channels(data: &[f32], c: usize) -> Vec<f32> {
     let c4 = c.next_multiple_of(4);
-    data.chunks_exact(c4).flat_map(|r| r[..c].iter().copied()).collect()
+    data.chunks_exact(c4)
+        .flat_map(|r| r[..c].iter().copied())
+        .collect()
 }

@@ -6,9 +6,11 @@
 //! blocks (each conv a fused conv+BN[+residual]+ReLU dispatch) → `features` (the last stage's
 //! maps, kept on the GPU for the CAM stage) → global average pool → fc → `logits`.
 
-use crate::context::GpuContext;
-use crate::kernels::{encode, pad_channels, ConvShape, Dispatch, Kernels, CONV_RELU, CONV_RESIDUAL};
 use crate::GpuError;
+use crate::context::GpuContext;
+use crate::kernels::{
+    CONV_RELU, CONV_RESIDUAL, ConvShape, Dispatch, Kernels, encode, pad_channels,
+};
 use shadercam_loader::{ConvLayer, ResNet};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -28,7 +30,10 @@ struct GpuConv {
 
 impl GpuConv {
     fn upload(ctx: &GpuContext, layer: &ConvLayer) -> Result<Self, GpuError> {
-        let (cin4, cout4) = (layer.cin.next_multiple_of(4), layer.cout.next_multiple_of(4));
+        let (cin4, cout4) = (
+            layer.cin.next_multiple_of(4),
+            layer.cout.next_multiple_of(4),
+        );
         let mut w = vec![0f32; layer.kh * layer.kw * cin4 * cout4];
         for tap in 0..layer.kh * layer.kw {
             for ci in 0..layer.cin {
@@ -40,7 +45,10 @@ impl GpuConv {
         Ok(Self {
             name: layer.name.clone(),
             weight: ctx.storage_from(&format!("{}.weight", layer.name), &w)?,
-            bias: ctx.storage_from(&format!("{}.bias", layer.name), &pad_channels(&layer.bias, layer.cout))?,
+            bias: ctx.storage_from(
+                &format!("{}.bias", layer.name),
+                &pad_channels(&layer.bias, layer.cout),
+            )?,
             cin: cin4,
             cout: cout4,
             kh: layer.kh,
@@ -137,8 +145,11 @@ impl Plan {
                 images_hwc.len()
             )));
         }
-        ctx.queue
-            .write_buffer(&self.input, 0, bytemuck::cast_slice(&pad_channels(images_hwc, 3)));
+        ctx.queue.write_buffer(
+            &self.input,
+            0,
+            bytemuck::cast_slice(&pad_channels(images_hwc, 3)),
+        );
         Ok(())
     }
 
@@ -172,14 +183,25 @@ impl GpuResNet {
             let mut blocks = Vec::new();
             for (b, block) in stage.blocks.iter().enumerate() {
                 blocks.push(GpuBlock {
-                    convs: block.convs.iter().map(|c| GpuConv::upload(ctx, c)).collect::<Result<_, _>>()?,
-                    downsample: block.downsample.as_ref().map(|c| GpuConv::upload(ctx, c)).transpose()?,
+                    convs: block
+                        .convs
+                        .iter()
+                        .map(|c| GpuConv::upload(ctx, c))
+                        .collect::<Result<_, _>>()?,
+                    downsample: block
+                        .downsample
+                        .as_ref()
+                        .map(|c| GpuConv::upload(ctx, c))
+                        .transpose()?,
                     label: format!("layer{}.{b}", s + 1),
                 });
             }
             stages.push(blocks);
         }
-        assert!(net.num_features % 4 == 0, "feature count must be a multiple of 4");
+        assert!(
+            net.num_features.is_multiple_of(4),
+            "feature count must be a multiple of 4"
+        );
         Ok(Self {
             kernels,
             stem,
@@ -222,7 +244,13 @@ impl GpuResNet {
     }
 
     /// The plan for `batch` images of `h`x`w`, built on first use and cached.
-    pub fn plan(&mut self, ctx: &GpuContext, batch: usize, h: usize, w: usize) -> Result<Arc<Plan>, GpuError> {
+    pub fn plan(
+        &mut self,
+        ctx: &GpuContext,
+        batch: usize,
+        h: usize,
+        w: usize,
+    ) -> Result<Arc<Plan>, GpuError> {
         if let Some(p) = self.plans.get(&(batch, h, w)) {
             return Ok(p.clone());
         }
@@ -242,11 +270,23 @@ impl GpuResNet {
 
     /// A fresh plan that is not cached and shares no buffer with any other (Score-CAM runs its
     /// masked-input chunks through one while the main plan's layer4 maps are still being read).
-    pub fn plan_uncached(&self, ctx: &GpuContext, batch: usize, h: usize, w: usize) -> Result<Arc<Plan>, GpuError> {
+    pub fn plan_uncached(
+        &self,
+        ctx: &GpuContext,
+        batch: usize,
+        h: usize,
+        w: usize,
+    ) -> Result<Arc<Plan>, GpuError> {
         Ok(Arc::new(self.build_plan(ctx, batch, h, w)?))
     }
 
-    fn build_plan(&self, ctx: &GpuContext, batch: usize, h: usize, w: usize) -> Result<Plan, GpuError> {
+    fn build_plan(
+        &self,
+        ctx: &GpuContext,
+        batch: usize,
+        h: usize,
+        w: usize,
+    ) -> Result<Plan, GpuError> {
         let act_bytes = self.bytes_per_image(h, w) * batch as u64;
         let input = ctx.storage("input", (batch * h * w * 4 * 4) as u64)?;
         let acts: Vec<wgpu::Buffer> = (0..4)
@@ -279,7 +319,9 @@ impl GpuResNet {
                 res.unwrap_or(&none),
                 &acts[dst],
             )?;
-            let elems = batch * ih * iw * c.cin + c.kh * c.kw * c.cin * c.cout + batch * oh * ow * c.cout * (1 + res.is_some() as usize);
+            let elems = batch * ih * iw * c.cin
+                + c.kh * c.kw * c.cin * c.cout
+                + batch * oh * ow * c.cout * (1 + res.is_some() as usize);
             Ok((
                 Step {
                     dispatch: d,
@@ -297,7 +339,14 @@ impl GpuResNet {
         let (st, (sh, sw)) = conv_step(&self.stem, "stem", &input, (h, w), CONV_RELU, None, 0)?;
         steps.push(st);
         let (ph, pw) = crate::kernels::MaxPool::out_hw(sh, sw, 3, 2, 1);
-        let d = k.maxpool.dispatch(ctx, "maxpool", (batch, sh, sw, self.stem.cout), (3, 2, 1), &acts[0], &acts[1])?;
+        let d = k.maxpool.dispatch(
+            ctx,
+            "maxpool",
+            (batch, sh, sw, self.stem.cout),
+            (3, 2, 1),
+            &acts[0],
+            &acts[1],
+        )?;
         steps.push(Step {
             dispatch: d,
             stage: "maxpool".into(),
@@ -308,7 +357,11 @@ impl GpuResNet {
         });
 
         let (mut x, mut hw, mut c) = (1usize, (ph, pw), self.stem.cout);
-        let free = |used: &[usize]| (0..4).find(|i| !used.contains(i)).expect("4 buffers suffice for a residual block");
+        let free = |used: &[usize]| {
+            (0..4)
+                .find(|i| !used.contains(i))
+                .expect("4 buffers suffice for a residual block")
+        };
         for stage in &self.stages {
             for block in stage {
                 // Chain the convolutions through buffers other than the block input `x`.
@@ -338,14 +391,24 @@ impl GpuResNet {
                 // but its own inputs (the previous conv's output and the shortcut).
                 let dst = free(&[cur, shortcut]);
                 let last = &block.convs[n - 1];
-                let (st, ohw) = conv_step(last, &block.label, &acts[cur], cur_hw, CONV_RELU, Some(&acts[shortcut]), dst)?;
+                let (st, ohw) = conv_step(
+                    last,
+                    &block.label,
+                    &acts[cur],
+                    cur_hw,
+                    CONV_RELU,
+                    Some(&acts[shortcut]),
+                    dst,
+                )?;
                 steps.push(st);
                 x = dst;
                 hw = ohw;
                 c = last.cout;
             }
         }
-        let d = k.gap.dispatch(ctx, "avgpool", (batch, hw.0 * hw.1, c), &acts[x], &pooled)?;
+        let d = k
+            .gap
+            .dispatch(ctx, "avgpool", (batch, hw.0 * hw.1, c), &acts[x], &pooled)?;
         steps.push(Step {
             dispatch: d,
             stage: "avgpool".into(),
@@ -369,7 +432,10 @@ impl GpuResNet {
             output: BufRef::Logits,
             out_shape: [batch, 1, 1, self.num_classes],
             macs: (batch * self.num_features * self.num_classes) as u64,
-            bytes: ((batch * self.num_features + self.num_features * self.num_classes + batch * self.num_classes) * 4) as u64,
+            bytes: ((batch * self.num_features
+                + self.num_features * self.num_classes
+                + batch * self.num_classes)
+                * 4) as u64,
         });
         Ok(Plan {
             batch,
@@ -390,13 +456,22 @@ impl GpuResNet {
 
     /// Runs `batch` HWC images (3 channels, `h`x`w`) and returns the logits `[batch, classes]`.
     /// One submit; the layer4 maps stay on the GPU in the plan's [`Plan::features`].
-    pub fn forward(&mut self, ctx: &GpuContext, images_hwc: &[f32], batch: usize, h: usize, w: usize) -> Result<Vec<f32>, GpuError> {
+    pub fn forward(
+        &mut self,
+        ctx: &GpuContext,
+        images_hwc: &[f32],
+        batch: usize,
+        h: usize,
+        w: usize,
+    ) -> Result<Vec<f32>, GpuError> {
         let plan = self.plan(ctx, batch, h, w)?;
         plan.upload(ctx, images_hwc)?;
         let steps: Vec<&Dispatch> = plan.steps.iter().map(|s| &s.dispatch).collect();
         let enc = encode(ctx, &steps);
         let bytes = (batch * self.num_classes * 4) as u64;
-        Ok(ctx.submit_and_read(enc, &[(&plan.logits, bytes)])?.remove(0))
+        Ok(ctx
+            .submit_and_read(enc, &[(&plan.logits, bytes)])?
+            .remove(0))
     }
 
     /// Runs the network up to and including the stage labelled `stage` (`stem`, `maxpool`,
@@ -421,7 +496,9 @@ impl GpuResNet {
         let enc = encode(ctx, &steps);
         let s = &plan.steps[last];
         let bytes = (s.out_shape.iter().product::<usize>() * 4) as u64;
-        let out = ctx.submit_and_read(enc, &[(plan.buffer(s.output), bytes)])?.remove(0);
+        let out = ctx
+            .submit_and_read(enc, &[(plan.buffer(s.output), bytes)])?
+            .remove(0);
         Ok((out, s.out_shape))
     }
 }

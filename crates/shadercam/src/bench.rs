@@ -2,7 +2,7 @@
 //! this adapter. Inputs are deterministic pseudo-random crops (timing does not depend on
 //! pixel values); weights are the chosen checkpoint's.
 
-use crate::{load, ModelArgs};
+use crate::{ModelArgs, load};
 use anyhow::Result;
 use clap::Args;
 use shadercam_cam::{ExplainOptions, Method};
@@ -64,17 +64,26 @@ fn median(v: &mut [f64]) -> f64 {
 pub fn bench(a: BenchArgs) -> Result<()> {
     let batch = a.model.batch.unwrap_or(1);
     if batch == 0 || a.iters == 0 {
-        anyhow::bail!(crate::Usage("--batch and --iters must be at least 1".into()));
+        anyhow::bail!(crate::Usage(
+            "--batch and --iters must be at least 1".into()
+        ));
     }
     let mut model = a.model.clone();
     model.batch = Some(batch);
     let (mut ex, pre, _) = load(&model)?;
     let crop = pre.crop_size as usize;
     if batch > ex.max_batch(crop) {
-        anyhow::bail!(crate::Usage(format!("--batch {} exceeds this adapter's limit of {} images of {crop}x{crop}", batch, ex.max_batch(crop))));
+        anyhow::bail!(crate::Usage(format!(
+            "--batch {} exceeds this adapter's limit of {} images of {crop}x{crop}",
+            batch,
+            ex.max_batch(crop)
+        )));
     }
     let x = inputs(batch, crop);
-    let opts = ExplainOptions { method: a.method, ..Default::default() };
+    let opts = ExplainOptions {
+        method: a.method,
+        ..Default::default()
+    };
     for _ in 0..a.warmup {
         ex.explain(&x, crop, &[], &opts)?;
         ex.time_parts(&x, crop, &opts)?;
@@ -101,15 +110,27 @@ pub fn bench(a: BenchArgs) -> Result<()> {
             })
         );
     } else {
-        println!("adapter: {} ({:?}, {:?}) {}", info.name, info.backend, info.device_type, info.driver_info);
-        println!("batch {} x {crop}x{crop}, {} iterations after {} warm-up, method {}", batch, a.iters, a.warmup, a.method);
+        println!(
+            "adapter: {} ({:?}, {:?}) {}",
+            info.name, info.backend, info.device_type, info.driver_info
+        );
+        println!(
+            "batch {} x {crop}x{crop}, {} iterations after {} warm-up, method {}",
+            batch, a.iters, a.warmup, a.method
+        );
         println!("forward  {f:10.3} ms (median)");
         println!("cam      {c:10.3} ms (median)");
-        println!("total    {t:10.3} ms (median: upload + forward + CAM + overlays + readback, one submit)");
+        println!(
+            "total    {t:10.3} ms (median: upload + forward + CAM + overlays + readback, one submit)"
+        );
         println!("throughput {ips:.1} images/s");
     }
     if a.profile {
-        profile(ProfileArgs { method: a.method, json: a.json, model })?;
+        profile(ProfileArgs {
+            method: a.method,
+            json: a.json,
+            model,
+        })?;
     }
     Ok(())
 }
@@ -119,10 +140,13 @@ pub fn profile(a: ProfileArgs) -> Result<()> {
     let (mut ex, pre, _) = load(&a.model)?;
     let crop = pre.crop_size as usize;
     let x = inputs(batch, crop);
-    let opts = ExplainOptions { method: a.method, ..Default::default() };
+    let opts = ExplainOptions {
+        method: a.method,
+        ..Default::default()
+    };
     ex.explain(&x, crop, &[], &opts)?; // warm-up: compiles pipelines, fills the maps
     let rows = ex.dispatch_table(&x, crop, &opts)?;
-    let ds: Vec<_> = rows.iter().map(|r| &r.4).collect();
+    let ds: Vec<_> = rows.iter().map(|r| &r.dispatch).collect();
     // Median of 3 runs per dispatch.
     let mut runs = Vec::new();
     let mut gpu_clock = true;
@@ -131,27 +155,52 @@ pub fn profile(a: ProfileArgs) -> Result<()> {
         gpu_clock &= exact;
         runs.push(t);
     }
-    let times: Vec<f64> = (0..rows.len()).map(|i| median(&mut runs.iter().map(|r| r[i]).collect::<Vec<_>>())).collect();
+    let times: Vec<f64> = (0..rows.len())
+        .map(|i| median(&mut runs.iter().map(|r| r[i]).collect::<Vec<_>>()))
+        .collect();
     let sum: f64 = times.iter().sum();
     if a.json {
         let v: Vec<_> = rows
             .iter()
             .zip(&times)
-            .map(|((k, shape, macs, bytes, _), ms)| serde_json::json!({"kernel": k, "shape": shape, "ms": ms, "gflops": 2.0 * *macs as f64 / ms / 1e6, "gbps": *bytes as f64 / ms / 1e6, "share": ms / sum}))
+            .map(|(r, ms)| serde_json::json!({"kernel": r.label, "shape": r.shape, "ms": ms, "gflops": 2.0 * r.macs as f64 / ms / 1e6, "gbps": r.bytes as f64 / ms / 1e6, "share": ms / sum}))
             .collect();
-        println!("{}", serde_json::json!({"adapter": ex.ctx.info.name, "gpu_timestamps": gpu_clock, "batch": batch, "total_ms": sum, "kernels": v}));
+        println!(
+            "{}",
+            serde_json::json!({"adapter": ex.ctx.info.name, "gpu_timestamps": gpu_clock, "batch": batch, "total_ms": sum, "kernels": v})
+        );
         return Ok(());
     }
     println!(
         "adapter: {} — times from {}",
         ex.ctx.describe(),
-        if gpu_clock { "GPU timestamp queries" } else { "CPU clock around one submit per kernel (no TIMESTAMP_QUERY)" }
+        if gpu_clock {
+            "GPU timestamp queries"
+        } else {
+            "CPU clock around one submit per kernel (no TIMESTAMP_QUERY)"
+        }
     );
-    println!("{:<22} {:>16} {:>10} {:>9} {:>8} {:>6}", "kernel", "output (NHWC)", "ms", "GFLOP/s", "GB/s", "share");
-    for ((k, shape, macs, bytes, _), ms) in rows.iter().zip(&times) {
-        let gf = if *macs > 0 { format!("{:.1}", 2.0 * *macs as f64 / ms / 1e6) } else { "-".into() };
-        let gb = if *bytes > 0 { format!("{:.1}", *bytes as f64 / ms / 1e6) } else { "-".into() };
-        println!("{k:<22} {shape:>16} {ms:>10.3} {gf:>9} {gb:>8} {:>5.1}%", ms / sum * 100.0);
+    println!(
+        "{:<22} {:>16} {:>10} {:>9} {:>8} {:>6}",
+        "kernel", "output (NHWC)", "ms", "GFLOP/s", "GB/s", "share"
+    );
+    for (r, ms) in rows.iter().zip(&times) {
+        let gf = if r.macs > 0 {
+            format!("{:.1}", 2.0 * r.macs as f64 / ms / 1e6)
+        } else {
+            "-".into()
+        };
+        let gb = if r.bytes > 0 {
+            format!("{:.1}", r.bytes as f64 / ms / 1e6)
+        } else {
+            "-".into()
+        };
+        println!(
+            "{:<22} {:>16} {ms:>10.3} {gf:>9} {gb:>8} {:>5.1}%",
+            r.label,
+            r.shape,
+            ms / sum * 100.0
+        );
     }
     println!("{:<22} {:>16} {sum:>10.3}", "total", "");
     Ok(())

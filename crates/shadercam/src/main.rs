@@ -4,12 +4,15 @@
 
 mod bench;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use shadercam_cam::pipeline::{collect_inputs, load_image, maps_grid, rgba_to_image, top_channels, EvalSummary, ImageReport, LoadedImage};
+use shadercam_cam::pipeline::{
+    EvalSummary, ImageReport, LoadedImage, collect_inputs, load_image, maps_grid, rgba_to_image,
+    top_channels,
+};
 use shadercam_cam::{ExplainOptions, Explainer, Method, Targets};
-use shadercam_image::{write_npy_f32_atomic, write_png_atomic, Preprocess, DEFAULT_MAX_PIXELS};
+use shadercam_image::{DEFAULT_MAX_PIXELS, Preprocess, write_npy_f32_atomic, write_png_atomic};
 use shadercam_kernels::GpuContext;
 use shadercam_loader::ResNet;
 use std::io::IsTerminal;
@@ -26,7 +29,11 @@ fn interrupted() -> bool {
 }
 
 #[derive(Parser)]
-#[command(name = "shadercam", version, about = "Where did the classifier look? ResNet inference and class activation maps in WGSL on any GPU.")]
+#[command(
+    name = "shadercam",
+    version,
+    about = "Where did the classifier look? ResNet inference and class activation maps in WGSL on any GPU."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -148,7 +155,9 @@ fn main() -> ExitCode {
         if INTERRUPTED.swap(true, Ordering::SeqCst) {
             std::process::exit(130);
         }
-        eprintln!("\ninterrupted: finishing the current image, then stopping (Ctrl-C again to quit now)");
+        eprintln!(
+            "\ninterrupted: finishing the current image, then stopping (Ctrl-C again to quit now)"
+        );
     });
     let result = match cli.command {
         Command::Explain(a) => explain(a),
@@ -190,13 +199,17 @@ pub(crate) fn weights_path(flag: &Option<PathBuf>) -> PathBuf {
             }
         }
     }
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").join(REL)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .join(REL)
 }
 
 /// Loads the checkpoint and creates the GPU pipelines.
 pub(crate) fn load(m: &ModelArgs) -> Result<(Explainer, Preprocess, usize)> {
     let path = weights_path(&m.weights);
-    let model = ResNet::load(&path).with_context(|| "loading the checkpoint (choose one with --weights or SHADERCAM_WEIGHTS)")?;
+    let model = ResNet::load(&path).with_context(
+        || "loading the checkpoint (choose one with --weights or SHADERCAM_WEIGHTS)",
+    )?;
     let p = &model.preprocess;
     let pre = Preprocess {
         resize_size: m.resize.unwrap_or(p.resize_size),
@@ -205,10 +218,16 @@ pub(crate) fn load(m: &ModelArgs) -> Result<(Explainer, Preprocess, usize)> {
         std: p.std,
     };
     if pre.crop_size < 32 || pre.crop_size > 1024 {
-        bail!(Usage(format!("--crop {} is outside 32..=1024", pre.crop_size)));
+        bail!(Usage(format!(
+            "--crop {} is outside 32..=1024",
+            pre.crop_size
+        )));
     }
     if pre.resize_size < pre.crop_size {
-        bail!(Usage(format!("--resize {} is smaller than --crop {}", pre.resize_size, pre.crop_size)));
+        bail!(Usage(format!(
+            "--resize {} is smaller than --crop {}",
+            pre.resize_size, pre.crop_size
+        )));
     }
     let ctx = GpuContext::new()?;
     let ex = Explainer::new(ctx, model)?;
@@ -226,7 +245,10 @@ fn progress(n: usize, quiet: bool) -> ProgressBar {
     if quiet || !std::io::stderr().is_terminal() {
         pb.set_draw_target(ProgressDrawTarget::hidden());
     }
-    pb.set_style(ProgressStyle::with_template("{spinner} [{bar:30}] {pos}/{len} {msg} ({eta})").unwrap_or_else(|_| ProgressStyle::default_bar()));
+    pb.set_style(
+        ProgressStyle::with_template("{spinner} [{bar:30}] {pos}/{len} {msg} ({eta})")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
     pb
 }
 
@@ -243,21 +265,35 @@ fn report_error(pb: &ProgressBar, json: bool, image: &str, msg: &str) {
 /// Creates `dir` and proves it is writable, before any GPU work.
 fn prepare_out_dir(dir: &Path) -> Result<()> {
     if dir.exists() && !dir.is_dir() {
-        bail!(Usage(format!("--out-dir {}: exists and is not a directory", dir.display())));
+        bail!(Usage(format!(
+            "--out-dir {}: exists and is not a directory",
+            dir.display()
+        )));
     }
-    std::fs::create_dir_all(dir).with_context(|| format!("--out-dir {}: cannot create directory", dir.display()))?;
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("--out-dir {}: cannot create directory", dir.display()))?;
     let probe = dir.join(format!(".shadercam-write-test-{}", std::process::id()));
-    std::fs::write(&probe, b"").with_context(|| format!("--out-dir {}: directory is not writable", dir.display()))?;
+    std::fs::write(&probe, b"")
+        .with_context(|| format!("--out-dir {}: directory is not writable", dir.display()))?;
     let _ = std::fs::remove_file(probe);
     Ok(())
 }
 
 fn stem(p: &Path) -> String {
-    p.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "image".into())
+    p.file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "image".into())
 }
 
 /// Decodes and preprocesses a batch of paths; failures are reported and skipped.
-fn load_batch(paths: &[PathBuf], pre: &Preprocess, max_pixels: u64, pb: &ProgressBar, json: bool, failed: &mut usize) -> Vec<LoadedImage> {
+fn load_batch(
+    paths: &[PathBuf],
+    pre: &Preprocess,
+    max_pixels: u64,
+    pb: &ProgressBar,
+    json: bool,
+    failed: &mut usize,
+) -> Vec<LoadedImage> {
     let mut good = Vec::new();
     for p in paths {
         match load_image(p, pre, max_pixels) {
@@ -284,13 +320,28 @@ fn explain(a: ExplainArgs) -> Result<bool> {
     let (mut ex, pre, batch) = load(&a.model)?;
     let classes = ex.model.classes.clone();
     if let Some(bad) = a.target.iter().find(|&&t| t >= classes.len()) {
-        bail!(Usage(format!("--target {bad} is outside the model's {} classes (0..={})", classes.len(), classes.len() - 1)));
+        bail!(Usage(format!(
+            "--target {bad} is outside the model's {} classes (0..={})",
+            classes.len(),
+            classes.len() - 1
+        )));
     }
     if let Some(k) = a.top_k.filter(|&k| k > classes.len()) {
-        bail!(Usage(format!("--top-k {k} exceeds the model's {} classes", classes.len())));
+        bail!(Usage(format!(
+            "--top-k {k} exceeds the model's {} classes",
+            classes.len()
+        )));
     }
-    let targets = if a.target.is_empty() { Targets::TopK(a.top_k.unwrap_or(1)) } else { Targets::Fixed(a.target.clone()) };
-    let opts = ExplainOptions { method: a.method, targets, keep_features: a.maps.is_some() };
+    let targets = if a.target.is_empty() {
+        Targets::TopK(a.top_k.unwrap_or(1))
+    } else {
+        Targets::Fixed(a.target.clone())
+    };
+    let opts = ExplainOptions {
+        method: a.method,
+        targets,
+        keep_features: a.maps.is_some(),
+    };
     let crop = pre.crop_size as usize;
     let pb = progress(files.len(), a.model.quiet);
     let mut failed = 0usize;
@@ -315,7 +366,12 @@ fn explain(a: ExplainArgs) -> Result<bool> {
                 // A GPU failure loses only this batch: the images already done keep their outputs.
                 for img in &imgs {
                     failed += 1;
-                    report_error(&pb, a.json, &img.path.display().to_string(), &format!("{}: {e}", img.path.display()));
+                    report_error(
+                        &pb,
+                        a.json,
+                        &img.path.display().to_string(),
+                        &format!("{}: {e}", img.path.display()),
+                    );
                     pb.inc(1);
                 }
                 continue;
@@ -326,7 +382,14 @@ fn explain(a: ExplainArgs) -> Result<bool> {
                 break;
             }
             let name = img.path.display().to_string();
-            let report = ImageReport::new(&name, img, e, a.method, &classes, a.top_k.unwrap_or(1).max(5));
+            let report = ImageReport::new(
+                &name,
+                img,
+                e,
+                a.method,
+                &classes,
+                a.top_k.unwrap_or(1).max(5),
+            );
             match write_outputs(&a, img, e, &ex) {
                 Ok(written) => {
                     ok += 1;
@@ -335,7 +398,10 @@ fn explain(a: ExplainArgs) -> Result<bool> {
                             println!("{}", report.to_json(true));
                         } else {
                             let (c, label, score, _) = &report.predictions[0];
-                            println!("{name}: {label} (class {c}, {score:.3}) -> {}", written.display());
+                            println!(
+                                "{name}: {label} (class {c}, {score:.3}) -> {}",
+                                written.display()
+                            );
                         }
                     });
                 }
@@ -355,32 +421,59 @@ fn explain(a: ExplainArgs) -> Result<bool> {
 /// The closing line on stderr.
 fn summary(ok: usize, failed: usize, total: usize) {
     if interrupted() {
-        eprintln!("interrupted: {ok} ok, {failed} failed, {} not processed", total.saturating_sub(ok + failed));
+        eprintln!(
+            "interrupted: {ok} ok, {failed} failed, {} not processed",
+            total.saturating_sub(ok + failed)
+        );
     } else {
         eprintln!("{ok} ok, {failed} failed");
     }
 }
 
 /// Writes one image's pictures; returns the main one's path.
-fn write_outputs(a: &ExplainArgs, img: &LoadedImage, e: &shadercam_cam::Explanation, ex: &Explainer) -> Result<PathBuf> {
+fn write_outputs(
+    a: &ExplainArgs,
+    img: &LoadedImage,
+    e: &shadercam_cam::Explanation,
+    ex: &Explainer,
+) -> Result<PathBuf> {
     let s = stem(&img.path);
     let crop = e.crop;
     let main = a.out_dir.join(format!("{s}.cam.png"));
     for (t, ov) in e.overlays.iter().enumerate() {
-        let path = if t == 0 { main.clone() } else { a.out_dir.join(format!("{s}.class{}.cam.png", e.targets[t])) };
+        let path = if t == 0 {
+            main.clone()
+        } else {
+            a.out_dir.join(format!("{s}.class{}.cam.png", e.targets[t]))
+        };
         write_png_atomic(&path, &rgba_to_image(ov, crop, crop))?;
     }
     if let Some(ov) = &e.original_overlay {
-        write_png_atomic(&a.out_dir.join(format!("{s}.overlay.png")), &rgba_to_image(ov, img.view.width, img.view.height))?;
+        write_png_atomic(
+            &a.out_dir.join(format!("{s}.overlay.png")),
+            &rgba_to_image(ov, img.view.width, img.view.height),
+        )?;
     }
     if a.save_heatmap {
-        write_npy_f32_atomic(&a.out_dir.join(format!("{s}.heatmap.npy")), &[crop, crop], &e.heatmaps[0])?;
+        write_npy_f32_atomic(
+            &a.out_dir.join(format!("{s}.heatmap.npy")),
+            &[crop, crop],
+            &e.heatmaps[0],
+        )?;
     }
     if let (Some(n), Some(f)) = (a.maps, &e.features) {
         let k = ex.model.num_features;
         let c = e.targets[0];
-        let chans = top_channels(f, e.map_size.0 * e.map_size.1, &ex.model.fc_weight[c * k..(c + 1) * k], n.min(k));
-        write_png_atomic(&a.out_dir.join(format!("{s}.maps.png")), &maps_grid(f, e.map_size, &chans))?;
+        let chans = top_channels(
+            f,
+            e.map_size.0 * e.map_size.1,
+            &ex.model.fc_weight[c * k..(c + 1) * k],
+            n.min(k),
+        );
+        write_png_atomic(
+            &a.out_dir.join(format!("{s}.maps.png")),
+            &maps_grid(f, e.map_size, &chans),
+        )?;
     }
     Ok(main)
 }
@@ -413,7 +506,10 @@ fn classify(a: ClassifyArgs) -> Result<bool> {
                 for (img, logits) in imgs.iter().zip(all) {
                     ok += 1;
                     let probs = shadercam_cam::pipeline::softmax(&logits);
-                    let preds: Vec<_> = shadercam_cam::pipeline::ranking(&logits).into_iter().take(a.top_k.min(classes.len())).collect();
+                    let preds: Vec<_> = shadercam_cam::pipeline::ranking(&logits)
+                        .into_iter()
+                        .take(a.top_k.min(classes.len()))
+                        .collect();
                     pb.suspend(|| {
                         if a.json {
                             let p: Vec<_> = preds.iter().map(|&c| serde_json::json!({"class_index": c, "label": classes[c], "score": probs[c], "logit": logits[c]})).collect();
@@ -429,7 +525,12 @@ fn classify(a: ClassifyArgs) -> Result<bool> {
             Err(e) => {
                 for img in &imgs {
                     failed += 1;
-                    report_error(&pb, a.json, &img.path.display().to_string(), &format!("{}: {e}", img.path.display()));
+                    report_error(
+                        &pb,
+                        a.json,
+                        &img.path.display().to_string(),
+                        &format!("{}: {e}", img.path.display()),
+                    );
                     pb.inc(1);
                 }
             }
@@ -441,10 +542,15 @@ fn classify(a: ClassifyArgs) -> Result<bool> {
 }
 
 fn eval(a: EvalArgs) -> Result<bool> {
-    let text = std::fs::read_to_string(&a.labels).with_context(|| format!("{}: cannot read labels", a.labels.display()))?;
-    let v: serde_json::Value = serde_json::from_str(&text).with_context(|| format!("{}: not JSON", a.labels.display()))?;
+    let text = std::fs::read_to_string(&a.labels)
+        .with_context(|| format!("{}: cannot read labels", a.labels.display()))?;
+    let v: serde_json::Value =
+        serde_json::from_str(&text).with_context(|| format!("{}: not JSON", a.labels.display()))?;
     let Some(images) = v["images"].as_object() else {
-        bail!(Usage(format!("{}: no \"images\" object (expected the fixtures' labels.json format)", a.labels.display())));
+        bail!(Usage(format!(
+            "{}: no \"images\" object (expected the fixtures' labels.json format)",
+            a.labels.display()
+        )));
     };
     let dir = a.labels.parent().unwrap_or(Path::new(".")).join("images");
     let (mut ex, pre, batch) = load(&a.model)?;
@@ -454,9 +560,15 @@ fn eval(a: EvalArgs) -> Result<bool> {
     let pb = progress(names.len(), a.model.quiet);
     let mut summary = EvalSummary::default();
     let mut failed = 0usize;
-    let opts = ExplainOptions { method: a.method, ..Default::default() };
+    let opts = ExplainOptions {
+        method: a.method,
+        ..Default::default()
+    };
     for chunk in names.chunks(batch) {
-        let paths: Vec<PathBuf> = chunk.iter().map(|n| dir.join(images[*n]["file"].as_str().unwrap_or(n.as_str()))).collect();
+        let paths: Vec<PathBuf> = chunk
+            .iter()
+            .map(|n| dir.join(images[*n]["file"].as_str().unwrap_or(n.as_str())))
+            .collect();
         let imgs = load_batch(&paths, &pre, a.model.max_pixels, &pb, a.json, &mut failed);
         if imgs.is_empty() {
             continue;
@@ -464,12 +576,18 @@ fn eval(a: EvalArgs) -> Result<bool> {
         let tensors: Vec<f32> = imgs.iter().flat_map(|i| i.tensor.iter().copied()).collect();
         let results = ex.explain(&tensors, pre.crop_size as usize, &[], &opts)?;
         for (img, e) in imgs.iter().zip(&results) {
-            let name = chunk[paths.iter().position(|p| p == &img.path).expect("path from this chunk")];
+            let name = chunk[paths
+                .iter()
+                .position(|p| p == &img.path)
+                .expect("path from this chunk")];
             let label = &images[name];
             let r = ImageReport::new(name, img, e, a.method, &classes, 1);
             let class = label["class_index"].as_u64().map(|c| c as usize);
             let gt = label["box"].as_array().and_then(|b| {
-                let f: Vec<f32> = b.iter().filter_map(|x| x.as_f64().map(|x| x as f32)).collect();
+                let f: Vec<f32> = b
+                    .iter()
+                    .filter_map(|x| x.as_f64().map(|x| x as f32))
+                    .collect();
                 (f.len() == 4).then(|| [f[0], f[1], f[2], f[3]])
             });
             summary.add(&r, class, gt);
@@ -481,7 +599,10 @@ fn eval(a: EvalArgs) -> Result<bool> {
     if a.json {
         println!("{s}");
     } else {
-        let pct = |k: &str| s[k].as_f64().map_or("n/a".into(), |v| format!("{:.1}%", v * 100.0));
+        let pct = |k: &str| {
+            s[k].as_f64()
+                .map_or("n/a".into(), |v| format!("{:.1}%", v * 100.0))
+        };
         println!(
             "{} images: top-1 {} ({} labelled), pointing game {} and box IoU>=0.5 {} ({} boxes), method {}",
             summary.images,
