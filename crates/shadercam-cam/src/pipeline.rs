@@ -110,6 +110,31 @@ pub fn load_image(
     })
 }
 
+/// Decodes and preprocesses `files` in batches of `batch` on a background thread, one batch
+/// ahead of the caller: while the GPU runs batch i, the CPU prepares batch i+1. Each item is
+/// one batch, every path with its image or its error, in input order. Dropping the iterator
+/// stops the thread after the batch it is working on.
+pub fn prefetch(
+    files: Vec<PathBuf>,
+    batch: usize,
+    pre: Preprocess,
+    max_pixels: u64,
+) -> impl Iterator<Item = Vec<(PathBuf, Result<LoadedImage, ImageError>)>> {
+    let (tx, rx) = std::sync::mpsc::sync_channel(1);
+    std::thread::spawn(move || {
+        for chunk in files.chunks(batch.max(1)) {
+            let loaded: Vec<_> = chunk
+                .iter()
+                .map(|p| (p.clone(), load_image(p, &pre, max_pixels)))
+                .collect();
+            if tx.send(loaded).is_err() {
+                break; // the consumer stopped (Ctrl-C or an error)
+            }
+        }
+    });
+    rx.into_iter()
+}
+
 /// Softmax of logits, in f64 for stability.
 pub fn softmax(logits: &[f32]) -> Vec<f32> {
     let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;

@@ -8,7 +8,7 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use shadercam_cam::pipeline::{
-    EvalSummary, ImageReport, LoadedImage, collect_inputs, load_image, maps_grid, rgba_to_image,
+    EvalSummary, ImageReport, LoadedImage, collect_inputs, maps_grid, prefetch, rgba_to_image,
     top_channels,
 };
 use shadercam_cam::{ExplainOptions, Explainer, Method, Targets};
@@ -285,18 +285,16 @@ fn stem(p: &Path) -> String {
         .unwrap_or_else(|| "image".into())
 }
 
-/// Decodes and preprocesses a batch of paths; failures are reported and skipped.
-fn load_batch(
-    paths: &[PathBuf],
-    pre: &Preprocess,
-    max_pixels: u64,
+/// The images of one prefetched batch that loaded; failures are reported and counted.
+fn keep_loaded(
+    batch: Vec<(PathBuf, Result<LoadedImage, shadercam_image::ImageError>)>,
     pb: &ProgressBar,
     json: bool,
     failed: &mut usize,
 ) -> Vec<LoadedImage> {
     let mut good = Vec::new();
-    for p in paths {
-        match load_image(p, pre, max_pixels) {
+    for (p, r) in batch {
+        match r {
             Ok(img) => good.push(img),
             Err(e) => {
                 *failed += 1;
@@ -350,11 +348,11 @@ fn explain(a: ExplainArgs) -> Result<bool> {
         report_error(&pb, a.json, &p.display().to_string(), msg);
     }
     let mut ok = 0usize;
-    for chunk in files.chunks(batch) {
+    for loaded in prefetch(files.clone(), batch, pre.clone(), a.model.max_pixels) {
         if interrupted() {
             break;
         }
-        let imgs = load_batch(chunk, &pre, a.model.max_pixels, &pb, a.json, &mut failed);
+        let imgs = keep_loaded(loaded, &pb, a.json, &mut failed);
         if imgs.is_empty() {
             continue;
         }
@@ -492,11 +490,11 @@ fn classify(a: ClassifyArgs) -> Result<bool> {
         report_error(&pb, a.json, &p.display().to_string(), msg);
     }
     let mut ok = 0;
-    for chunk in files.chunks(batch) {
+    for loaded in prefetch(files.clone(), batch, pre.clone(), a.model.max_pixels) {
         if interrupted() {
             break;
         }
-        let imgs = load_batch(chunk, &pre, a.model.max_pixels, &pb, a.json, &mut failed);
+        let imgs = keep_loaded(loaded, &pb, a.json, &mut failed);
         if imgs.is_empty() {
             continue;
         }
@@ -564,12 +562,18 @@ fn eval(a: EvalArgs) -> Result<bool> {
         method: a.method,
         ..Default::default()
     };
-    for chunk in names.chunks(batch) {
-        let paths: Vec<PathBuf> = chunk
-            .iter()
-            .map(|n| dir.join(images[*n]["file"].as_str().unwrap_or(n.as_str())))
-            .collect();
-        let imgs = load_batch(&paths, &pre, a.model.max_pixels, &pb, a.json, &mut failed);
+    let paths: Vec<PathBuf> = names
+        .iter()
+        .map(|n| dir.join(images[*n]["file"].as_str().unwrap_or(n.as_str())))
+        .collect();
+    for (chunk, loaded) in names.chunks(batch).zip(prefetch(
+        paths.clone(),
+        batch,
+        pre.clone(),
+        a.model.max_pixels,
+    )) {
+        let paths: Vec<PathBuf> = loaded.iter().map(|(p, _)| p.clone()).collect();
+        let imgs = keep_loaded(loaded, &pb, a.json, &mut failed);
         if imgs.is_empty() {
             continue;
         }
