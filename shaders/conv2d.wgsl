@@ -43,7 +43,14 @@ struct ConvParams {
 
 @group(0) @binding(0) var<uniform> P: ConvParams;
 @group(0) @binding(1) var<storage, read> input: array<vec4<f32>>;     // NHWC4 [batch, in_h, in_w, cin4]
+// Weights: f32 here; with `--precision f16` the Rust side swaps this block for one that
+// stores four f16 in two u32 and unpacks them (kernels.rs, F16_WEIGHTS).
+// weights-begin
 @group(0) @binding(2) var<storage, read> weight: array<vec4<f32>>;    // HWIO  [K, cout4]
+fn load_w(i: u32) -> vec4<f32> {
+    return weight[i];
+}
+// weights-end
 @group(0) @binding(3) var<storage, read> bias: array<vec4<f32>>;      // [cout4]
 @group(0) @binding(4) var<storage, read> residual: array<vec4<f32>>;  // NHWC4 [m, cout4] (unused unless flags & 2)
 @group(0) @binding(5) var<storage, read_write> output: array<vec4<f32>>; // NHWC4 [m, cout4]
@@ -111,7 +118,7 @@ fn main(@builtin(local_invocation_index) tid: u32,
         let k_b = step * BK + bk;
         var w = vec4<f32>(0.0);
         if (k_b < P.k4 * 4u && n0 + bn < P.cout4) {
-            w = weight[k_b * P.cout4 + n0 + bn];
+            w = load_w(k_b * P.cout4 + n0 + bn);
         }
         tile_b[bk * BN4 + bn] = w;
         workgroupBarrier();

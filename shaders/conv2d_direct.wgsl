@@ -41,7 +41,14 @@ struct ConvParams {
 
 @group(0) @binding(0) var<uniform> P: ConvParams;
 @group(0) @binding(1) var<storage, read> input: array<vec4<f32>>;     // NHWC4 [batch, in_h, in_w, cin4]
+// Weights: f32 here; with `--precision f16` the Rust side swaps this block for one that
+// stores four f16 in two u32 and unpacks them (kernels.rs, F16_WEIGHTS).
+// weights-begin
 @group(0) @binding(2) var<storage, read> weight: array<vec4<f32>>;    // HWIO  [K, cout4]
+fn load_w(i: u32) -> vec4<f32> {
+    return weight[i];
+}
+// weights-end
 @group(0) @binding(3) var<storage, read> bias: array<vec4<f32>>;      // [cout4]
 @group(0) @binding(4) var<storage, read> residual: array<vec4<f32>>;  // NHWC4 [m, cout4] (unused unless flags & 2)
 @group(0) @binding(5) var<storage, read_write> output: array<vec4<f32>>; // NHWC4 [m, cout4]
@@ -99,10 +106,10 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
                 // K rows (tap, ci4*4 + j), j = 0..3, of the weight matrix.
                 let row = (tap * P.cin4 + ci4) * 4u * P.cout4;
                 for (var c = 0u; c < C4; c++) {
-                    let w0 = weight[row + col[c]];
-                    let w1 = weight[row + P.cout4 + col[c]];
-                    let w2 = weight[row + 2u * P.cout4 + col[c]];
-                    let w3 = weight[row + 3u * P.cout4 + col[c]];
+                    let w0 = load_w(row + col[c]);
+                    let w1 = load_w(row + P.cout4 + col[c]);
+                    let w2 = load_w(row + 2u * P.cout4 + col[c]);
+                    let w3 = load_w(row + 3u * P.cout4 + col[c]);
                     for (var r = 0u; r < R; r++) {
                         var s = acc[r * C4 + c];
                         s = fma(vec4<f32>(a[r].x), w0, s);

@@ -4,7 +4,7 @@
 use crate::stage::{CamPlan, CamStage, Normalisation};
 use crate::{CamError, Method, Targets};
 use shadercam_image::CropGeometry;
-use shadercam_kernels::kernels::Dispatch;
+use shadercam_kernels::kernels::{Dispatch, Precision};
 use shadercam_kernels::{GpuContext, GpuError, GpuResNet};
 use shadercam_loader::ResNet;
 use std::sync::Arc;
@@ -92,7 +92,16 @@ pub struct Explainer {
 impl Explainer {
     /// Uploads the weights and creates every pipeline.
     pub fn new(ctx: GpuContext, model: ResNet) -> Result<Self, CamError> {
-        let net = GpuResNet::new(&ctx, &model)?;
+        Self::with_precision(ctx, model, Precision::F32)
+    }
+
+    /// Like [`Explainer::new`], with the convolution weights stored as `precision`.
+    pub fn with_precision(
+        ctx: GpuContext,
+        model: ResNet,
+        precision: Precision,
+    ) -> Result<Self, CamError> {
+        let net = GpuResNet::with_precision(&ctx, &model, precision)?;
         let cam = CamStage::new(&ctx)?;
         Ok(Self {
             ctx,

@@ -184,7 +184,19 @@ pub const DIRECT_CHANNELS: usize = 8;
 
 /// Fused convolution + folded BN + residual + ReLU, NHWC4 activations and HWIO weights
 /// `[kh*kw*cin4, cout4]`. Owns one pipeline per [`ConvVariant`] and picks one per adapter.
+/// How convolution weights are stored on the GPU (arithmetic is f32 either way).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Precision {
+    /// f32 weights: the reference path, within 1e-5 of PyTorch's float64 logits.
+    #[default]
+    F32,
+    /// f16 weights (packed pairs, `unpack2x16float`): half the weight memory and bandwidth,
+    /// works on every adapter; tolerance measured in tests/forward.rs.
+    F16,
+}
+
 pub struct Conv2d {
+    pub precision: Precision,
     pub tiled: wgpu::ComputePipeline,
     pub direct: wgpu::ComputePipeline,
     /// The variant [`Conv2d::dispatch`] uses: `Direct` on CPU adapters, `Tiled` elsewhere.
@@ -197,13 +209,27 @@ const CONV_TILE_N: usize = 64;
 
 impl Conv2d {
     pub fn new(ctx: &GpuContext) -> Result<Self, GpuError> {
+        Self::with_precision(ctx, Precision::F32)
+    }
+
+    /// Pipelines reading weights stored as `precision`.
+    pub fn with_precision(ctx: &GpuContext, precision: Precision) -> Result<Self, GpuError> {
         let preferred = match ctx.info.device_type {
             wgpu::DeviceType::Cpu => ConvVariant::Direct,
             _ => ConvVariant::Tiled,
         };
+        let build = |name: &str, src: &str| match precision {
+            Precision::F32 => compute_pipeline(ctx, name, src),
+            Precision::F16 => compute_pipeline(
+                ctx,
+                &format!("{name} (f16 weights)"),
+                &shaders::with_f16_weights(src),
+            ),
+        };
         Ok(Self {
-            tiled: compute_pipeline(ctx, "conv2d", shaders::CONV2D)?,
-            direct: compute_pipeline(ctx, "conv2d_direct", shaders::CONV2D_DIRECT)?,
+            precision,
+            tiled: build("conv2d", shaders::CONV2D)?,
+            direct: build("conv2d_direct", shaders::CONV2D_DIRECT)?,
             preferred,
         })
     }
@@ -513,8 +539,12 @@ pub struct Kernels {
 
 impl Kernels {
     pub fn new(ctx: &GpuContext) -> Result<Self, GpuError> {
+        Self::with_precision(ctx, Precision::F32)
+    }
+
+    pub fn with_precision(ctx: &GpuContext, precision: Precision) -> Result<Self, GpuError> {
         Ok(Self {
-            conv2d: Conv2d::new(ctx)?,
+            conv2d: Conv2d::with_precision(ctx, precision)?,
             maxpool: MaxPool::new(ctx)?,
             gap: GlobalAvgPool::new(ctx)?,
             linear: Linear::new(ctx)?,

@@ -9,7 +9,7 @@
 use crate::GpuError;
 use crate::context::GpuContext;
 use crate::kernels::{
-    CONV_RELU, CONV_RESIDUAL, ConvShape, Dispatch, Kernels, encode, pad_channels,
+    CONV_RELU, CONV_RESIDUAL, ConvShape, Dispatch, Kernels, Precision, encode, pad_channels,
 };
 use shadercam_loader::{ConvLayer, ResNet};
 use std::collections::HashMap;
@@ -29,7 +29,7 @@ struct GpuConv {
 }
 
 impl GpuConv {
-    fn upload(ctx: &GpuContext, layer: &ConvLayer) -> Result<Self, GpuError> {
+    fn upload(ctx: &GpuContext, layer: &ConvLayer, precision: Precision) -> Result<Self, GpuError> {
         let (cin4, cout4) = (
             layer.cin.next_multiple_of(4),
             layer.cout.next_multiple_of(4),
@@ -42,9 +42,24 @@ impl GpuConv {
                 w[dst..dst + layer.cout].copy_from_slice(&layer.weight[src..src + layer.cout]);
             }
         }
+        let label = format!("{}.weight", layer.name);
+        let weight = match precision {
+            Precision::F32 => ctx.storage_from(&label, &w)?,
+            // Two halves per u32, low half first: what WGSL's unpack2x16float reads.
+            Precision::F16 => {
+                let packed: Vec<u32> = w
+                    .chunks_exact(2)
+                    .map(|p| {
+                        half::f16::from_f32(p[0]).to_bits() as u32
+                            | (half::f16::from_f32(p[1]).to_bits() as u32) << 16
+                    })
+                    .collect();
+                ctx.storage_from(&label, &packed)?
+            }
+        };
         Ok(Self {
             name: layer.name.clone(),
-            weight: ctx.storage_from(&format!("{}.weight", layer.name), &w)?,
+            weight,
             bias: ctx.storage_from(
                 &format!("{}.bias", layer.name),
                 &pad_channels(&layer.bias, layer.cout),
@@ -176,8 +191,17 @@ pub struct GpuResNet {
 impl GpuResNet {
     /// Creates every pipeline and uploads every weight, once.
     pub fn new(ctx: &GpuContext, net: &ResNet) -> Result<Self, GpuError> {
-        let kernels = Kernels::new(ctx)?;
-        let stem = GpuConv::upload(ctx, &net.stem)?;
+        Self::with_precision(ctx, net, Precision::F32)
+    }
+
+    /// Like [`GpuResNet::new`] with convolution weights stored as `precision`.
+    pub fn with_precision(
+        ctx: &GpuContext,
+        net: &ResNet,
+        precision: Precision,
+    ) -> Result<Self, GpuError> {
+        let kernels = Kernels::with_precision(ctx, precision)?;
+        let stem = GpuConv::upload(ctx, &net.stem, precision)?;
         let mut stages = Vec::new();
         for (s, stage) in net.stages.iter().enumerate() {
             let mut blocks = Vec::new();
@@ -186,12 +210,12 @@ impl GpuResNet {
                     convs: block
                         .convs
                         .iter()
-                        .map(|c| GpuConv::upload(ctx, c))
+                        .map(|c| GpuConv::upload(ctx, c, precision))
                         .collect::<Result<_, _>>()?,
                     downsample: block
                         .downsample
                         .as_ref()
-                        .map(|c| GpuConv::upload(ctx, c))
+                        .map(|c| GpuConv::upload(ctx, c, precision))
                         .transpose()?,
                     label: format!("layer{}.{b}", s + 1),
                 });

@@ -3,7 +3,27 @@
 
 #[test]
 fn every_shader_parses_and_validates() {
-    for (name, src) in shadercam_kernels::shaders::ALL {
+    // The convolutions also as compiled with `--precision f16` (weights block swapped).
+    let f16: Vec<(String, String)> = ["conv2d", "conv2d_direct"]
+        .iter()
+        .map(|n| {
+            let src = shadercam_kernels::shaders::ALL
+                .iter()
+                .find(|(m, _)| m == n)
+                .unwrap()
+                .1;
+            (
+                format!("{n} (f16 weights)"),
+                shadercam_kernels::shaders::with_f16_weights(src),
+            )
+        })
+        .collect();
+    let all = shadercam_kernels::shaders::ALL
+        .iter()
+        .map(|(n, s)| (n.to_string(), s.to_string()))
+        .chain(f16);
+    for (name, src) in all {
+        let (name, src) = (name.as_str(), src.as_str());
         let module = naga::front::wgsl::parse_str(src)
             .unwrap_or_else(|e| panic!("{name}.wgsl: {}", e.emit_to_string(src)));
         naga::valid::Validator::new(

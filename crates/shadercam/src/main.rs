@@ -14,6 +14,7 @@ use shadercam_cam::pipeline::{
 use shadercam_cam::{ExplainOptions, Explainer, Method, Targets};
 use shadercam_image::{DEFAULT_MAX_PIXELS, Preprocess, write_npy_f32_atomic, write_png_atomic};
 use shadercam_kernels::GpuContext;
+use shadercam_kernels::kernels::Precision;
 use shadercam_loader::ResNet;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -71,9 +72,21 @@ pub(crate) struct ModelArgs {
     /// Refuse images with more pixels than this (decompression-bomb guard, like Pillow's).
     #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_PIXELS)]
     max_pixels: u64,
+    /// Convolution weight storage: f32 (reference) or f16 (half the weight memory and
+    /// bandwidth; arithmetic stays f32; see README for the measured tolerance).
+    #[arg(long, default_value = "f32", value_parser = parse_precision)]
+    pub(crate) precision: Precision,
     /// No progress bar.
     #[arg(long, short)]
     quiet: bool,
+}
+
+fn parse_precision(s: &str) -> Result<Precision, String> {
+    match s {
+        "f32" => Ok(Precision::F32),
+        "f16" => Ok(Precision::F16),
+        _ => Err(format!("unknown precision {s:?}; choose f32 or f16")),
+    }
 }
 
 #[derive(Args)]
@@ -230,7 +243,7 @@ pub(crate) fn load(m: &ModelArgs) -> Result<(Explainer, Preprocess, usize)> {
         )));
     }
     let ctx = GpuContext::new()?;
-    let ex = Explainer::new(ctx, model)?;
+    let ex = Explainer::with_precision(ctx, model, m.precision)?;
     let max = ex.max_batch(pre.crop_size as usize);
     let default = if ex.ctx.is_cpu() { 4 } else { 32 };
     let batch = m.batch.unwrap_or(default).clamp(1, max);

@@ -317,6 +317,24 @@ fn classify_a_directory_as_json() {
     assert_eq!(recs.len(), 8, "every fixture image");
     let labels: Value =
         serde_json::from_str(&std::fs::read_to_string(fixture("labels.json")).unwrap()).unwrap();
+    let half = run(&[
+        "classify",
+        fixture("images").to_str().unwrap(),
+        "--json",
+        "--precision",
+        "f16",
+    ]);
+    assert!(
+        half.status.success(),
+        "{}",
+        String::from_utf8_lossy(&half.stderr)
+    );
+    for (a, b) in recs.iter().zip(json_lines(&half)) {
+        assert_eq!(
+            a["predictions"][0]["class_index"], b["predictions"][0]["class_index"],
+            "f16 weights keep the top-1"
+        );
+    }
     for r in &recs {
         assert_eq!(r["predictions"].as_array().unwrap().len(), 3);
         assert!(
