@@ -361,6 +361,7 @@ fn explain(a: ExplainArgs) -> Result<bool> {
         report_error(&pb, a.json, &p.display().to_string(), msg);
     }
     let mut ok = 0usize;
+    let mut used_stems = std::collections::HashSet::new();
     for loaded in prefetch(files.clone(), batch, pre.clone(), a.model.max_pixels) {
         if interrupted() {
             break;
@@ -401,7 +402,7 @@ fn explain(a: ExplainArgs) -> Result<bool> {
                 &classes,
                 a.top_k.unwrap_or(1).max(5),
             );
-            match write_outputs(&a, img, e, &ex) {
+            match write_outputs(&a, img, e, &ex, &mut used_stems) {
                 Ok(written) => {
                     ok += 1;
                     pb.suspend(|| {
@@ -447,29 +448,63 @@ fn write_outputs(
     img: &LoadedImage,
     e: &shadercam_cam::Explanation,
     ex: &Explainer,
+    used: &mut std::collections::HashSet<String>,
 ) -> Result<PathBuf> {
-    let s = stem(&img.path);
+    // Two inputs with the same file stem (a/x.png, b/x.jpg) must not overwrite each other.
+    let base = stem(&img.path);
+    let s = (0..)
+        .map(|i| {
+            if i == 0 {
+                base.clone()
+            } else {
+                format!("{base}-{i}")
+            }
+        })
+        .find(|s| !used.contains(s))
+        .expect("some suffix is free");
+    let mut written = Vec::new();
+    let result = write_files(a, img, e, ex, &s, &mut written);
+    if result.is_err() {
+        // No output for a failed input: remove what this image already wrote.
+        for p in &written {
+            let _ = std::fs::remove_file(p);
+        }
+    } else {
+        used.insert(s);
+    }
+    result
+}
+
+fn write_files(
+    a: &ExplainArgs,
+    img: &LoadedImage,
+    e: &shadercam_cam::Explanation,
+    ex: &Explainer,
+    s: &str,
+    written: &mut Vec<PathBuf>,
+) -> Result<PathBuf> {
     let crop = e.crop;
-    let main = a.out_dir.join(format!("{s}.cam.png"));
+    let mut png = |path: PathBuf, pic: &image::RgbImage| -> Result<PathBuf> {
+        write_png_atomic(&path, pic)?;
+        written.push(path.clone());
+        Ok(path)
+    };
+    let mut main = PathBuf::new();
     for (t, ov) in e.overlays.iter().enumerate() {
-        let path = if t == 0 {
-            main.clone()
+        let name = if t == 0 {
+            format!("{s}.cam.png")
         } else {
-            a.out_dir.join(format!("{s}.class{}.cam.png", e.targets[t]))
+            format!("{s}.class{}.cam.png", e.targets[t])
         };
-        write_png_atomic(&path, &rgba_to_image(ov, crop, crop))?;
+        let p = png(a.out_dir.join(name), &rgba_to_image(ov, crop, crop))?;
+        if t == 0 {
+            main = p;
+        }
     }
     if let Some(ov) = &e.original_overlay {
-        write_png_atomic(
-            &a.out_dir.join(format!("{s}.overlay.png")),
+        png(
+            a.out_dir.join(format!("{s}.overlay.png")),
             &rgba_to_image(ov, img.view.width, img.view.height),
-        )?;
-    }
-    if a.save_heatmap {
-        write_npy_f32_atomic(
-            &a.out_dir.join(format!("{s}.heatmap.npy")),
-            &[crop, crop],
-            &e.heatmaps[0],
         )?;
     }
     if let (Some(n), Some(f)) = (a.maps, &e.features) {
@@ -481,10 +516,15 @@ fn write_outputs(
             &ex.model.fc_weight[c * k..(c + 1) * k],
             n.min(k),
         );
-        write_png_atomic(
-            &a.out_dir.join(format!("{s}.maps.png")),
+        png(
+            a.out_dir.join(format!("{s}.maps.png")),
             &maps_grid(f, e.map_size, &chans),
         )?;
+    }
+    if a.save_heatmap {
+        let p = a.out_dir.join(format!("{s}.heatmap.npy"));
+        write_npy_f32_atomic(&p, &[crop, crop], &e.heatmaps[0])?;
+        written.push(p);
     }
     Ok(main)
 }

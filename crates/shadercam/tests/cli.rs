@@ -655,3 +655,39 @@ fn tiny_thin_and_large_pictures_work() {
     assert_eq!(image_dims(&out_dir.join("large.overlay.png")), (2048, 1365));
     assert_eq!(image_dims(&out_dir.join("large.cam.png")), (224, 224));
 }
+
+#[test]
+fn inputs_with_the_same_stem_do_not_overwrite_each_other() {
+    let dir = tmp("stems");
+    for sub in ["a", "b"] {
+        std::fs::create_dir_all(dir.join(sub)).unwrap();
+    }
+    std::fs::copy(fixture("images/shape_000.png"), dir.join("a/x.png")).unwrap();
+    std::fs::copy(fixture("images/shape_002.png"), dir.join("b/x.png")).unwrap();
+    let out_dir = dir.join("out");
+    let out = run(&[
+        "explain",
+        dir.join("a").to_str().unwrap(),
+        dir.join("b").to_str().unwrap(),
+        "--out-dir",
+        out_dir.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("x.cam.png") && stdout.contains("x-1.cam.png"),
+        "{stdout}"
+    );
+    for f in [
+        "x.cam.png",
+        "x.overlay.png",
+        "x-1.cam.png",
+        "x-1.overlay.png",
+    ] {
+        assert!(out_dir.join(f).is_file(), "{f} missing");
+    }
+}
