@@ -5,7 +5,7 @@ use shadercam_cam::{ExplainOptions, Explainer, Method, Targets};
 use shadercam_kernels::GpuContext;
 use shadercam_loader::ResNet;
 use shadercam_suite::{
-    chw_to_hwc, default_weights, fixture, fixture_names, gpu, read_tensor, rel_l2,
+    chw_to_hwc, default_weights, fixture, fixture_names, gpu, max_abs_diff, read_tensor, rel_l2,
 };
 
 /// The bound on |ours - pytorch-grad-cam| for the 224x224 Grad-CAM map.
@@ -38,12 +38,7 @@ fn gradcam_heatmaps_and_overlays_match_pytorch_grad_cam() {
     let mut report = Vec::new();
     for (name, e) in names.iter().zip(&out) {
         let (_, want) = read_tensor(&refs, &format!("{name}.gradcam"));
-        let (i, err) = e.heatmaps[0]
-            .iter()
-            .zip(&want)
-            .map(|(a, b)| (a - b).abs())
-            .enumerate()
-            .fold((0, 0f32), |m, (i, d)| if d > m.1 { (i, d) } else { m });
+        let (i, err) = max_abs_diff(&e.heatmaps[0], &want);
         assert!(
             err <= GRADCAM_ABS,
             "{name}: Grad-CAM map differs by {err:.2e} at pixel ({}, {}): ours {}, pytorch-grad-cam {}",
@@ -296,11 +291,7 @@ fn batches_over_the_adapter_limit_are_split_not_refused() {
             );
         }
         let (_, want) = read_tensor(&refs, &format!("{name}.gradcam"));
-        let err = e.heatmaps[0]
-            .iter()
-            .zip(&want)
-            .map(|(a, b)| (a - b).abs())
-            .fold(0f32, f32::max);
+        let err = max_abs_diff(&e.heatmaps[0], &want).1;
         assert!(err <= GRADCAM_ABS, "{name}: heatmap error {err}");
     }
 }
@@ -432,18 +423,9 @@ fn public_fixtures_parity_report() {
             .unwrap();
         for (name, e) in chunk.iter().zip(&out) {
             let (_, want) = read_tensor(&refs, &format!("{name}.gradcam"));
-            let err = e.heatmaps[0]
-                .iter()
-                .zip(&want)
-                .map(|(a, b)| (a - b).abs())
-                .fold(0f32, f32::max);
+            let err = max_abs_diff(&e.heatmaps[0], &want).1;
             let (_, logits) = read_tensor(&refs, &format!("{name}.logits"));
-            let lerr = e
-                .logits
-                .iter()
-                .zip(&logits)
-                .map(|(a, b)| (a - b).abs())
-                .fold(0f32, f32::max);
+            let lerr = max_abs_diff(&e.logits, &logits).1;
             let argmax = |v: &[f32]| {
                 v.iter()
                     .enumerate()
@@ -502,11 +484,7 @@ fn f16_weight_maps_stay_close_to_pytorch_grad_cam() {
     let mut worst = 0f32;
     for (name, e) in names.iter().zip(&out) {
         let (_, want) = read_tensor(&refs, &format!("{name}.gradcam"));
-        let err = e.heatmaps[0]
-            .iter()
-            .zip(&want)
-            .map(|(a, b)| (a - b).abs())
-            .fold(0f32, f32::max);
+        let err = max_abs_diff(&e.heatmaps[0], &want).1;
         worst = worst.max(err);
     }
     eprintln!("f16 weights: worst Grad-CAM map error vs pytorch-grad-cam {worst:.3e}");

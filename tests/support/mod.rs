@@ -95,6 +95,16 @@ pub fn assert_close(what: &str, got: &[f32], want: &[f32], rel: f32, abs: f32) {
     }
 }
 
+/// The largest `|got - want|` and where it is (first index on ties).
+pub fn max_abs_diff(got: &[f32], want: &[f32]) -> (usize, f32) {
+    assert_eq!(got.len(), want.len());
+    got.iter()
+        .zip(want)
+        .map(|(a, b)| (a - b).abs())
+        .enumerate()
+        .fold((0, 0f32), |m, (i, d)| if d > m.1 { (i, d) } else { m })
+}
+
 /// Relative L2 error `||got - want|| / ||want||`, in f64.
 pub fn rel_l2(got: &[f32], want: &[f32]) -> f64 {
     assert_eq!(got.len(), want.len());
