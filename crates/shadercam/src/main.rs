@@ -298,6 +298,23 @@ fn stem(p: &Path) -> String {
         .unwrap_or_else(|| "image".into())
 }
 
+/// A GPU failure loses only this batch: each of its images is reported as failed, the images
+/// of earlier batches keep their outputs, and the run goes on with the next batch.
+fn fail_batch(
+    imgs: &[LoadedImage],
+    e: &dyn std::fmt::Display,
+    pb: &ProgressBar,
+    json: bool,
+    failed: &mut usize,
+) {
+    for img in imgs {
+        *failed += 1;
+        let name = img.path.display().to_string();
+        report_error(pb, json, &name, &format!("{name}: {e}"));
+        pb.inc(1);
+    }
+}
+
 /// The images of one prefetched batch that loaded; failures are reported and counted.
 fn keep_loaded(
     batch: Vec<(PathBuf, Result<LoadedImage, shadercam_image::ImageError>)>,
@@ -375,17 +392,7 @@ fn explain(a: ExplainArgs) -> Result<bool> {
         let results = match ex.explain(&tensors, crop, &views, &opts) {
             Ok(r) => r,
             Err(e) => {
-                // A GPU failure loses only this batch: the images already done keep their outputs.
-                for img in &imgs {
-                    failed += 1;
-                    report_error(
-                        &pb,
-                        a.json,
-                        &img.path.display().to_string(),
-                        &format!("{}: {e}", img.path.display()),
-                    );
-                    pb.inc(1);
-                }
+                fail_batch(&imgs, &e, &pb, a.json, &mut failed);
                 continue;
             }
         };
@@ -574,16 +581,7 @@ fn classify(a: ClassifyArgs) -> Result<bool> {
                 }
             }
             Err(e) => {
-                for img in &imgs {
-                    failed += 1;
-                    report_error(
-                        &pb,
-                        a.json,
-                        &img.path.display().to_string(),
-                        &format!("{}: {e}", img.path.display()),
-                    );
-                    pb.inc(1);
-                }
+                fail_batch(&imgs, &e, &pb, a.json, &mut failed);
             }
         }
     }
