@@ -7,7 +7,7 @@ use crate::{Explanation, Method, OriginalView};
 use image::{Rgb, RgbImage};
 use serde_json::{Value, json};
 use shadercam_image::{
-    CropGeometry, ImageError, Preprocess, decode_file, is_image_path, preprocess,
+    CropGeometry, ImageError, Preprocess, decode_file_with, is_image_path, preprocess,
 };
 use std::path::{Path, PathBuf};
 
@@ -71,14 +71,15 @@ pub struct LoadedImage {
     pub view: OriginalView,
 }
 
-/// Decodes (Pillow's `convert("RGB")`), preprocesses (torchvision's) and prepares the overlay
-/// view. Errors name the file.
+/// Decodes (Pillow's `convert("RGB")`; with `exif`, turned upright by its EXIF orientation),
+/// preprocesses (torchvision's) and prepares the overlay view. Errors name the file.
 pub fn load_image(
     path: &Path,
     pre: &Preprocess,
     max_pixels: u64,
+    exif: bool,
 ) -> Result<LoadedImage, ImageError> {
-    let rgb = decode_file(path, max_pixels)?;
+    let rgb = decode_file_with(path, max_pixels, exif)?;
     let prepared = preprocess(&rgb, pre)?;
     let (w, h) = rgb.dimensions();
     let scale = (MAX_OVERLAY_SIDE as f64 / w.max(h) as f64).min(1.0);
@@ -119,13 +120,14 @@ pub fn prefetch(
     batch: usize,
     pre: Preprocess,
     max_pixels: u64,
+    exif: bool,
 ) -> impl Iterator<Item = Vec<(PathBuf, Result<LoadedImage, ImageError>)>> {
     let (tx, rx) = std::sync::mpsc::sync_channel(1);
     std::thread::spawn(move || {
         for chunk in files.chunks(batch.max(1)) {
             let loaded: Vec<_> = chunk
                 .iter()
-                .map(|p| (p.clone(), load_image(p, &pre, max_pixels)))
+                .map(|p| (p.clone(), load_image(p, &pre, max_pixels, exif)))
                 .collect();
             if tx.send(loaded).is_err() {
                 break; // the consumer stopped (Ctrl-C or an error)

@@ -50,6 +50,17 @@ pub fn is_image_path(path: &Path) -> bool {
 /// not the extension. Images with more than `max_pixels` pixels are rejected from the header,
 /// before any pixel is decoded.
 pub fn decode_file(path: &Path, max_pixels: u64) -> Result<RgbImage, ImageError> {
+    decode_file_with(path, max_pixels, false)
+}
+
+/// [`decode_file`], optionally turning the picture upright by its EXIF orientation tag (JPEG,
+/// WebP, TIFF). torchvision does not (PIL's `Image.open` ignores the tag), so the default path
+/// does not either; `shadercam explain --exif` opts in.
+pub fn decode_file_with(
+    path: &Path,
+    max_pixels: u64,
+    apply_exif: bool,
+) -> Result<RgbImage, ImageError> {
     let name = path.display().to_string();
     let file = File::open(path).map_err(|e| ImageError::io(&name, "open file", e))?;
     let meta = file
@@ -64,7 +75,7 @@ pub fn decode_file(path: &Path, max_pixels: u64) -> Result<RgbImage, ImageError>
     if meta.len() == 0 {
         return Err(ImageError::Empty { path: name });
     }
-    decode_reader(BufReader::new(file), &name, max_pixels)
+    decode_reader(BufReader::new(file), &name, max_pixels, apply_exif)
 }
 
 /// Like [`decode_file`], for an in-memory encoded image; `name` is used in error messages.
@@ -74,13 +85,14 @@ pub fn decode_bytes(bytes: &[u8], name: &str, max_pixels: u64) -> Result<RgbImag
             path: name.to_owned(),
         });
     }
-    decode_reader(Cursor::new(bytes), name, max_pixels)
+    decode_reader(Cursor::new(bytes), name, max_pixels, false)
 }
 
 fn decode_reader<R: BufRead + Seek>(
     reader: R,
     name: &str,
     max_pixels: u64,
+    apply_exif: bool,
 ) -> Result<RgbImage, ImageError> {
     let reader = ImageReader::new(reader)
         .with_guessed_format()
@@ -109,9 +121,9 @@ fn decode_reader<R: BufRead + Seek>(
             });
         }
         let reader = ImageReader::with_format(Cursor::new(bytes.as_slice()), format);
-        return decode_known(reader, name, fmt, max_pixels);
+        return decode_known(reader, name, fmt, max_pixels, apply_exif);
     }
-    decode_known(reader, name, fmt, max_pixels)
+    decode_known(reader, name, fmt, max_pixels, apply_exif)
 }
 
 fn decode_known<R: BufRead + Seek>(
@@ -119,6 +131,7 @@ fn decode_known<R: BufRead + Seek>(
     name: &str,
     fmt: &str,
     max_pixels: u64,
+    apply_exif: bool,
 ) -> Result<RgbImage, ImageError> {
     let mut header_limits = Limits::default();
     header_limits.max_alloc = Some(HEADER_ALLOC_LIMIT);
@@ -153,7 +166,16 @@ fn decode_known<R: BufRead + Seek>(
         .set_limits(limits)
         .map_err(|e| decode_error(name, fmt, e))?;
 
-    let img = DynamicImage::from_decoder(decoder).map_err(|e| decode_error(name, fmt, e))?;
+    // A missing or unreadable orientation tag means "as stored".
+    let orientation = if apply_exif {
+        decoder
+            .orientation()
+            .unwrap_or(image::metadata::Orientation::NoTransforms)
+    } else {
+        image::metadata::Orientation::NoTransforms
+    };
+    let mut img = DynamicImage::from_decoder(decoder).map_err(|e| decode_error(name, fmt, e))?;
+    img.apply_orientation(orientation);
     Ok(pillow_rgb(img))
 }
 

@@ -23,7 +23,9 @@ mod preprocess;
 pub mod resample;
 mod write;
 
-pub use decode::{DEFAULT_MAX_PIXELS, decode_bytes, decode_file, is_image_path, pillow_rgb};
+pub use decode::{
+    DEFAULT_MAX_PIXELS, decode_bytes, decode_file, decode_file_with, is_image_path, pillow_rgb,
+};
 pub use error::ImageError;
 pub use geometry::CropGeometry;
 pub use preprocess::{Prepared, Preprocess, preprocess};

@@ -167,3 +167,21 @@ fn gif_first_frame_only() {
     let img = decode_file(&data_dir().join("anim.gif"), DEFAULT_MAX_PIXELS).unwrap();
     assert_eq!(img.dimensions(), (30, 24));
 }
+
+/// `--exif`: orientation 6 ("rotate 90° clockwise to display") swaps width and height and maps
+/// the stored top-left pixel to the top-right; without it the file is read as stored, like
+/// torchvision.
+#[test]
+fn exif_orientation_is_applied_only_when_asked() {
+    let p = data_dir().join("exif_orientation6.jpg");
+    let stored = decode_file(&p, DEFAULT_MAX_PIXELS).unwrap();
+    let upright = shadercam_image::decode_file_with(&p, DEFAULT_MAX_PIXELS, true).unwrap();
+    assert_eq!(
+        (upright.width(), upright.height()),
+        (stored.height(), stored.width())
+    );
+    assert_eq!(
+        upright.get_pixel(upright.width() - 1, 0),
+        stored.get_pixel(0, 0)
+    );
+}

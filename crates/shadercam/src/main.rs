@@ -76,6 +76,10 @@ pub(crate) struct ModelArgs {
     /// bandwidth; arithmetic stays f32; see README for the measured tolerance).
     #[arg(long, default_value = "f32", value_parser = parse_precision)]
     pub(crate) precision: Precision,
+    /// Turn pictures upright by their EXIF orientation tag first (torchvision, and so the
+    /// reference maps, ignore the tag: off by default).
+    #[arg(long)]
+    exif: bool,
     /// No progress bar.
     #[arg(long, short)]
     quiet: bool,
@@ -379,7 +383,13 @@ fn explain(a: ExplainArgs) -> Result<bool> {
     }
     let mut ok = 0usize;
     let mut used_stems = std::collections::HashSet::new();
-    for loaded in prefetch(files.clone(), batch, pre.clone(), a.model.max_pixels) {
+    for loaded in prefetch(
+        files.clone(),
+        batch,
+        pre.clone(),
+        a.model.max_pixels,
+        a.model.exif,
+    ) {
         if interrupted() {
             break;
         }
@@ -550,7 +560,13 @@ fn classify(a: ClassifyArgs) -> Result<bool> {
         report_error(&pb, a.json, &p.display().to_string(), msg);
     }
     let mut ok = 0;
-    for loaded in prefetch(files.clone(), batch, pre.clone(), a.model.max_pixels) {
+    for loaded in prefetch(
+        files.clone(),
+        batch,
+        pre.clone(),
+        a.model.max_pixels,
+        a.model.exif,
+    ) {
         if interrupted() {
             break;
         }
@@ -622,6 +638,7 @@ fn eval(a: EvalArgs) -> Result<bool> {
         batch,
         pre.clone(),
         a.model.max_pixels,
+        a.model.exif,
     )) {
         let paths: Vec<PathBuf> = loaded.iter().map(|(p, _)| p.clone()).collect();
         let imgs = keep_loaded(loaded, &pb, a.json, &mut failed);
