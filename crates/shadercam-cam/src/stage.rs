@@ -170,31 +170,19 @@ pub struct CamPlan {
 impl CamPlan {
     /// Records the CAM dispatches (after the forward pass's) into `pass`.
     pub fn record(&self, pass: &mut wgpu::ComputePass<'_>) {
-        let (pre, post) = self.dispatches.split_at(self.split_at());
-        for d in pre {
-            d.record(pass);
-        }
-        if let Some((_, chunks)) = &self.scorecam {
-            for d in chunks {
-                d.record(pass);
-            }
-        }
-        for d in post {
+        for d in self.dispatches() {
             d.record(pass);
         }
     }
 
-    /// Every CAM dispatch in recording order.
+    /// Every CAM dispatch in recording order: target selection first, then Score-CAM's
+    /// masked-input chunks (if any), then the rest.
     pub fn dispatches(&self) -> impl Iterator<Item = &Dispatch> {
-        let (pre, post) = self.dispatches.split_at(self.split_at());
-        pre.iter()
+        let (targets, rest) = self.dispatches.split_at(1);
+        targets
+            .iter()
             .chain(self.scorecam.iter().flat_map(|(_, c)| c.iter()))
-            .chain(post.iter())
-    }
-
-    /// Score-CAM's chunk dispatches go after the target selection (the first dispatch).
-    fn split_at(&self) -> usize {
-        1
+            .chain(rest.iter())
     }
 
     /// The forward plan whose buffers this plan reads.
