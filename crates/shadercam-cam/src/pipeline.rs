@@ -152,6 +152,40 @@ pub fn ranking(logits: &[f32]) -> Vec<usize> {
     idx
 }
 
+/// The `top` best classes, best first: `(class_index, label, softmax score, logit)`.
+pub fn predictions(
+    logits: &[f32],
+    classes: &[String],
+    top: usize,
+) -> Vec<(usize, String, f32, f32)> {
+    let probs = softmax(logits);
+    ranking(logits)
+        .into_iter()
+        .take(top.min(classes.len()))
+        .map(|c| (c, classes[c].clone(), probs[c], logits[c]))
+        .collect()
+}
+
+/// The record both `classify` and `explain --json` start from: image, size, predictions, logits.
+pub fn predictions_json(
+    image: &str,
+    (width, height): (u32, u32),
+    preds: &[(usize, String, f32, f32)],
+    logits: &[f32],
+) -> Value {
+    let preds: Vec<Value> = preds
+        .iter()
+        .map(|(c, l, s, lg)| json!({"class_index": c, "label": l, "score": s, "logit": lg}))
+        .collect();
+    json!({
+        "image": image,
+        "width": width,
+        "height": height,
+        "predictions": preds,
+        "logits": logits,
+    })
+}
+
 /// The report of one explained image.
 #[derive(Clone, Debug)]
 pub struct ImageReport {
@@ -184,12 +218,7 @@ impl ImageReport {
         classes: &[String],
         top: usize,
     ) -> Self {
-        let probs = softmax(&e.logits);
-        let predictions = ranking(&e.logits)
-            .into_iter()
-            .take(top.min(classes.len()))
-            .map(|c| (c, classes[c].clone(), probs[c], e.logits[c]))
-            .collect();
+        let predictions = predictions(&e.logits, classes, top);
         let (px, py) = peak(&e.heatmaps[0], e.crop);
         let peak = crop_pixel_to_original(&img.geometry, px, py);
         let bbox = cam_box(&e.heatmaps[0], e.crop, BOX_THRESHOLD)
@@ -211,18 +240,12 @@ impl ImageReport {
 
     /// The `--json` record.
     pub fn to_json(&self, with_map: bool) -> Value {
-        let preds: Vec<Value> = self
-            .predictions
-            .iter()
-            .map(|(c, l, s, lg)| json!({"class_index": c, "label": l, "score": s, "logit": lg}))
-            .collect();
-        let mut v = json!({
-            "image": self.image,
-            "width": self.width,
-            "height": self.height,
-            "predictions": preds,
-            "logits": self.logits,
-        });
+        let mut v = predictions_json(
+            &self.image,
+            (self.width, self.height),
+            &self.predictions,
+            &self.logits,
+        );
         if with_map {
             v["target"] = json!(self.targets[0]);
             v["targets"] = json!(self.targets);

@@ -8,8 +8,8 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use shadercam_cam::pipeline::{
-    EvalSummary, ImageReport, LoadedImage, collect_inputs, maps_grid, prefetch, rgba_to_image,
-    top_channels,
+    EvalSummary, ImageReport, LoadedImage, collect_inputs, maps_grid, predictions,
+    predictions_json, prefetch, rgba_to_image, top_channels,
 };
 use shadercam_cam::{ExplainOptions, Explainer, Method, Targets};
 use shadercam_image::{DEFAULT_MAX_PIXELS, Preprocess, write_npy_f32_atomic, write_png_atomic};
@@ -302,23 +302,6 @@ fn stem(p: &Path) -> String {
         .unwrap_or_else(|| "image".into())
 }
 
-/// A GPU failure loses only this batch: each of its images is reported as failed, the images
-/// of earlier batches keep their outputs, and the run goes on with the next batch.
-fn fail_batch(
-    imgs: &[LoadedImage],
-    e: &dyn std::fmt::Display,
-    pb: &ProgressBar,
-    json: bool,
-    failed: &mut usize,
-) {
-    for img in imgs {
-        *failed += 1;
-        let name = img.path.display().to_string();
-        report_error(pb, json, &name, &format!("{name}: {e}"));
-        pb.inc(1);
-    }
-}
-
 /// The images of one prefetched batch that loaded; failures are reported and counted.
 fn keep_loaded(
     batch: Vec<(PathBuf, Result<LoadedImage, shadercam_image::ImageError>)>,
@@ -338,6 +321,92 @@ fn keep_loaded(
         }
     }
     good
+}
+
+/// What `explain` and `classify` share: input errors reported up front, batches decoded one
+/// ahead on a background thread, Ctrl-C checked between batches, a failed GPU batch reported
+/// image by image, the counts and the closing summary.
+struct Run {
+    pb: ProgressBar,
+    json: bool,
+    ok: usize,
+    failed: usize,
+    total: usize,
+}
+
+impl Run {
+    fn new(files: &[PathBuf], input_errors: &[(PathBuf, String)], json: bool, quiet: bool) -> Self {
+        let mut run = Self {
+            pb: progress(files.len(), quiet),
+            json,
+            ok: 0,
+            failed: 0,
+            total: files.len() + input_errors.len(),
+        };
+        for (p, msg) in input_errors {
+            run.error(&p.display().to_string(), msg);
+        }
+        run
+    }
+
+    /// Counts and reports one failed input.
+    fn error(&mut self, image: &str, msg: &str) {
+        self.failed += 1;
+        report_error(&self.pb, self.json, image, msg);
+    }
+
+    /// Calls `each` with every batch's loaded images and their stacked HWC tensors.
+    fn batches(
+        &mut self,
+        files: &[PathBuf],
+        batch: usize,
+        pre: &Preprocess,
+        m: &ModelArgs,
+        mut each: impl FnMut(&mut Self, &[LoadedImage], &[f32]),
+    ) {
+        for loaded in prefetch(files.to_vec(), batch, pre.clone(), m.max_pixels, m.exif) {
+            if interrupted() {
+                break;
+            }
+            let imgs = keep_loaded(loaded, &self.pb, self.json, &mut self.failed);
+            if imgs.is_empty() {
+                continue;
+            }
+            let tensors: Vec<f32> = imgs.iter().flat_map(|i| i.tensor.iter().copied()).collect();
+            each(self, &imgs, &tensors);
+        }
+    }
+
+    /// A GPU failure loses only this batch: each of its images is reported as failed, the
+    /// images of earlier batches keep their outputs, and the run goes on with the next batch.
+    fn fail_batch(&mut self, imgs: &[LoadedImage], e: &dyn std::fmt::Display) {
+        for img in imgs {
+            let name = img.path.display().to_string();
+            self.error(&name, &format!("{name}: {e}"));
+            self.pb.inc(1);
+        }
+    }
+
+    /// Prints a line (or JSON record) without tearing the progress bar.
+    fn print(&self, line: impl FnOnce()) {
+        self.pb.suspend(line);
+    }
+
+    /// The closing line on stderr; true when nothing failed.
+    fn finish(self) -> bool {
+        self.pb.finish_and_clear();
+        if interrupted() {
+            eprintln!(
+                "interrupted: {} ok, {} failed, {} not processed",
+                self.ok,
+                self.failed,
+                self.total.saturating_sub(self.ok + self.failed)
+            );
+        } else {
+            eprintln!("{} ok, {} failed", self.ok, self.failed);
+        }
+        self.failed == 0
+    }
 }
 
 fn explain(a: ExplainArgs) -> Result<bool> {
@@ -375,36 +444,13 @@ fn explain(a: ExplainArgs) -> Result<bool> {
         keep_features: a.maps.is_some(),
     };
     let crop = pre.crop_size as usize;
-    let pb = progress(files.len(), a.model.quiet);
-    let mut failed = 0usize;
-    for (p, msg) in &input_errors {
-        failed += 1;
-        report_error(&pb, a.json, &p.display().to_string(), msg);
-    }
-    let mut ok = 0usize;
+    let mut run = Run::new(&files, &input_errors, a.json, a.model.quiet);
     let mut used_stems = std::collections::HashSet::new();
-    for loaded in prefetch(
-        files.clone(),
-        batch,
-        pre.clone(),
-        a.model.max_pixels,
-        a.model.exif,
-    ) {
-        if interrupted() {
-            break;
-        }
-        let imgs = keep_loaded(loaded, &pb, a.json, &mut failed);
-        if imgs.is_empty() {
-            continue;
-        }
-        let tensors: Vec<f32> = imgs.iter().flat_map(|i| i.tensor.iter().copied()).collect();
+    run.batches(&files, batch, &pre, &a.model, |run, imgs, tensors| {
         let views: Vec<_> = imgs.iter().map(|i| Some(i.view.clone())).collect();
-        let results = match ex.explain(&tensors, crop, &views, &opts) {
+        let results = match ex.explain(tensors, crop, &views, &opts) {
             Ok(r) => r,
-            Err(e) => {
-                fail_batch(&imgs, &e, &pb, a.json, &mut failed);
-                continue;
-            }
+            Err(e) => return run.fail_batch(imgs, &e),
         };
         for (img, e) in imgs.iter().zip(&results) {
             if interrupted() {
@@ -421,8 +467,8 @@ fn explain(a: ExplainArgs) -> Result<bool> {
             );
             match write_outputs(&a, img, e, &ex, &mut used_stems) {
                 Ok(written) => {
-                    ok += 1;
-                    pb.suspend(|| {
+                    run.ok += 1;
+                    run.print(|| {
                         if a.json {
                             println!("{}", report.to_json(true));
                         } else {
@@ -434,29 +480,12 @@ fn explain(a: ExplainArgs) -> Result<bool> {
                         }
                     });
                 }
-                Err(err) => {
-                    failed += 1;
-                    report_error(&pb, a.json, &name, &format!("{err:#}"));
-                }
+                Err(err) => run.error(&name, &format!("{err:#}")),
             }
-            pb.inc(1);
+            run.pb.inc(1);
         }
-    }
-    pb.finish_and_clear();
-    summary(ok, failed, files.len() + input_errors.len());
-    Ok(failed == 0)
-}
-
-/// The closing line on stderr.
-fn summary(ok: usize, failed: usize, total: usize) {
-    if interrupted() {
-        eprintln!(
-            "interrupted: {ok} ok, {failed} failed, {} not processed",
-            total.saturating_sub(ok + failed)
-        );
-    } else {
-        eprintln!("{ok} ok, {failed} failed");
-    }
+    });
+    Ok(run.finish())
 }
 
 /// Writes one image's pictures; returns the main one's path.
@@ -553,57 +582,36 @@ fn classify(a: ClassifyArgs) -> Result<bool> {
     let (files, input_errors) = collect_inputs(&a.inputs);
     let (mut ex, pre, batch) = load(&a.model)?;
     let classes = ex.model.classes.clone();
-    let pb = progress(files.len(), a.model.quiet);
-    let mut failed = 0usize;
-    for (p, msg) in &input_errors {
-        failed += 1;
-        report_error(&pb, a.json, &p.display().to_string(), msg);
-    }
-    let mut ok = 0;
-    for loaded in prefetch(
-        files.clone(),
-        batch,
-        pre.clone(),
-        a.model.max_pixels,
-        a.model.exif,
-    ) {
-        if interrupted() {
-            break;
-        }
-        let imgs = keep_loaded(loaded, &pb, a.json, &mut failed);
-        if imgs.is_empty() {
-            continue;
-        }
-        let tensors: Vec<f32> = imgs.iter().flat_map(|i| i.tensor.iter().copied()).collect();
-        match ex.classify(&tensors, pre.crop_size as usize) {
-            Ok(all) => {
-                for (img, logits) in imgs.iter().zip(all) {
-                    ok += 1;
-                    let probs = shadercam_cam::pipeline::softmax(&logits);
-                    let preds: Vec<_> = shadercam_cam::pipeline::ranking(&logits)
-                        .into_iter()
-                        .take(a.top_k.min(classes.len()))
-                        .collect();
-                    pb.suspend(|| {
-                        if a.json {
-                            let p: Vec<_> = preds.iter().map(|&c| serde_json::json!({"class_index": c, "label": classes[c], "score": probs[c], "logit": logits[c]})).collect();
-                            println!("{}", serde_json::json!({"image": img.path.display().to_string(), "width": img.width, "height": img.height, "predictions": p, "logits": logits}));
-                        } else {
-                            let c = preds[0];
-                            println!("{}: {} (class {c}, {:.3})", img.path.display(), classes[c], probs[c]);
-                        }
-                    });
-                    pb.inc(1);
+    let crop = pre.crop_size as usize;
+    let mut run = Run::new(&files, &input_errors, a.json, a.model.quiet);
+    run.batches(&files, batch, &pre, &a.model, |run, imgs, tensors| {
+        let all = match ex.classify(tensors, crop) {
+            Ok(all) => all,
+            Err(e) => return run.fail_batch(imgs, &e),
+        };
+        for (img, logits) in imgs.iter().zip(all) {
+            run.ok += 1;
+            let preds = predictions(&logits, &classes, a.top_k);
+            run.print(|| {
+                if a.json {
+                    println!(
+                        "{}",
+                        predictions_json(
+                            &img.path.display().to_string(),
+                            (img.width, img.height),
+                            &preds,
+                            &logits
+                        )
+                    );
+                } else {
+                    let (c, label, score, _) = &preds[0];
+                    println!("{}: {label} (class {c}, {score:.3})", img.path.display());
                 }
-            }
-            Err(e) => {
-                fail_batch(&imgs, &e, &pb, a.json, &mut failed);
-            }
+            });
+            run.pb.inc(1);
         }
-    }
-    pb.finish_and_clear();
-    summary(ok, failed, files.len() + input_errors.len());
-    Ok(failed == 0)
+    });
+    Ok(run.finish())
 }
 
 fn eval(a: EvalArgs) -> Result<bool> {
