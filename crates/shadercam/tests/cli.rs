@@ -32,6 +32,18 @@ fn run(args: &[&str]) -> Output {
     out
 }
 
+/// [`run`], asserting exit code 0 (the panic shows the arguments, status and stderr).
+fn run_ok(args: &[&str]) -> Output {
+    let out = run(args);
+    assert!(
+        out.status.success(),
+        "{args:?}: exit {:?}: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
 fn json_lines(out: &Output) -> Vec<Value> {
     String::from_utf8_lossy(&out.stdout)
         .lines()
@@ -87,7 +99,7 @@ fn read_npy(path: &Path) -> (Vec<usize>, Vec<f32>) {
 fn explain_writes_every_output_and_matches_pytorch_grad_cam() {
     let out_dir = tmp("explain");
     let img = fixture("images/shape_002.png");
-    let out = run(&[
+    let out = run_ok(&[
         "explain",
         img.to_str().unwrap(),
         "--out-dir",
@@ -99,12 +111,6 @@ fn explain_writes_every_output_and_matches_pytorch_grad_cam() {
         "--top-k",
         "2",
     ]);
-    assert!(
-        out.status.success(),
-        "exit {:?}: {}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
     let recs = json_lines(&out);
     assert_eq!(recs.len(), 1);
     let r = &recs[0];
@@ -301,34 +307,24 @@ fn a_bad_checkpoint_is_a_clear_error() {
 
 #[test]
 fn classify_a_directory_as_json() {
-    let out = run(&[
+    let out = run_ok(&[
         "classify",
         fixture("images").to_str().unwrap(),
         "--json",
         "--top-k",
         "3",
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     let recs = json_lines(&out);
     assert_eq!(recs.len(), 8, "every fixture image");
     let labels: Value =
         serde_json::from_str(&std::fs::read_to_string(fixture("labels.json")).unwrap()).unwrap();
-    let half = run(&[
+    let half = run_ok(&[
         "classify",
         fixture("images").to_str().unwrap(),
         "--json",
         "--precision",
         "f16",
     ]);
-    assert!(
-        half.status.success(),
-        "{}",
-        String::from_utf8_lossy(&half.stderr)
-    );
     for (a, b) in recs.iter().zip(json_lines(&half)) {
         assert_eq!(
             a["predictions"][0]["class_index"], b["predictions"][0]["class_index"],
@@ -404,12 +400,7 @@ fn reference_pointing_game() -> f64 {
 
 #[test]
 fn eval_gives_the_reference_pointing_game() {
-    let out = run(&["eval", fixture("labels.json").to_str().unwrap(), "--json"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = run_ok(&["eval", fixture("labels.json").to_str().unwrap(), "--json"]);
     let s = &json_lines(&out)[0];
     assert_eq!(s["images"], 8);
     assert_eq!(s["boxes"], 6);
@@ -425,14 +416,9 @@ fn eval_gives_the_reference_pointing_game() {
 
 #[test]
 fn bench_and_profile_report_their_fields() {
-    let out = run(&[
+    let out = run_ok(&[
         "bench", "--batch", "1", "--iters", "1", "--warmup", "0", "--json",
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     let b = &json_lines(&out)[0];
     for k in [
         "adapter",
@@ -449,12 +435,7 @@ fn bench_and_profile_report_their_fields() {
     assert!(
         b["forward_ms_median"].as_f64().unwrap() > 0.0 && b["images_per_s"].as_f64().unwrap() > 0.0
     );
-    let out = run(&["profile", "--json"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = run_ok(&["profile", "--json"]);
     let p = &json_lines(&out)[0];
     let kernels = p["kernels"].as_array().unwrap();
     assert!(
@@ -622,18 +603,13 @@ fn tiny_thin_and_large_pictures_work() {
     // 6000x4000: the overlay is drawn on a copy scaled to 2048 px, not on 24 million pixels.
     noise(6000, 4000).save(dir.join("large.png")).unwrap();
     let out_dir = dir.join("out");
-    let out = run(&[
+    let out = run_ok(&[
         "explain",
         dir.to_str().unwrap(),
         "--out-dir",
         out_dir.to_str().unwrap(),
         "--json",
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     let recs = json_lines(&out);
     assert_eq!(recs.len(), 3);
     for r in &recs {
@@ -665,18 +641,13 @@ fn inputs_with_the_same_stem_do_not_overwrite_each_other() {
     std::fs::copy(fixture("images/shape_000.png"), dir.join("a/x.png")).unwrap();
     std::fs::copy(fixture("images/shape_002.png"), dir.join("b/x.png")).unwrap();
     let out_dir = dir.join("out");
-    let out = run(&[
+    let out = run_ok(&[
         "explain",
         dir.join("a").to_str().unwrap(),
         dir.join("b").to_str().unwrap(),
         "--out-dir",
         out_dir.to_str().unwrap(),
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         stdout.contains("x.cam.png") && stdout.contains("x-1.cam.png"),
