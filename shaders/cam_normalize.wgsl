@@ -29,6 +29,7 @@ fn main(@builtin(local_invocation_index) lid: u32,
         return; // uniform per workgroup
     }
     let base = map * P.len;
+    // @anchor: min-max
     var mn = 3.4028235e38;
     var mx = -3.4028235e38;
     for (var i = lid; i < P.len; i += 256u) {
@@ -50,8 +51,10 @@ fn main(@builtin(local_invocation_index) lid: u32,
         workgroupBarrier();
     }
     let m0 = lo[0];
+    // @anchor: range
     // max(x - min) = max(x) - min(x): subtraction by a constant is monotone under rounding.
     let range = hi[0] - m0;
+    // @anchor: rescale
     for (var i = lid; i < P.len; i += 256u) {
         var v = src[base + i];
         if (P.relu == 1u) {

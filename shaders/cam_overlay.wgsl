@@ -35,6 +35,7 @@ struct OverlayParams {
 @group(0) @binding(4) var<storage, read_write> max_bits: array<atomic<u32>>; // [maps], zeroed before
 @group(0) @binding(5) var<storage, read_write> out: array<u32>;         // [maps, h·w] RGBA8
 
+// @anchor: jet
 // OpenCV 5.0.0 COLORMAP_JET, entry i = r | g << 8 | b << 16 (shaders/jet_lut.py)
 const JET: array<u32, 256> = array<u32, 256>(
     0x800000u, 0x840000u, 0x880000u, 0x8c0000u, 0x900000u, 0x940000u, 0x980000u, 0x9c0000u,
@@ -75,15 +76,18 @@ fn unpack_rgb(v: u32) -> vec3<f32> {
     return vec3<f32>(f32(v & 0xffu), f32((v >> 8u) & 0xffu), f32((v >> 16u) & 0xffu));
 }
 
+// @anchor: blended
 // 0.5·JET(mask) + 0.5·image for pixel `p` of map `map`, dimmed outside `rect`.
 fn blended(map: u32, p: u32) -> vec3<f32> {
     let hw = P.h * P.w;
     let mask = heat[(P.map_base + map) * hw + p];
+    // @anchor: level
     let level = min(u32(255.0 * clamp(mask, 0.0, 1.0)), 255u);
     let colour = unpack_rgb(JET[level]) / 255.0;
     var img: vec3<f32>;
     if (P.mode == 0u) {
         let x = tensor[(map / P.targets) * hw + p].xyz;
+        // @anchor: unnormalise
         img = clamp(x * P.stdev.xyz + P.mean.xyz, vec3<f32>(0.0), vec3<f32>(1.0));
     } else {
         img = unpack_rgb(rgba[p]) / 255.0;
@@ -94,9 +98,11 @@ fn blended(map: u32, p: u32) -> vec3<f32> {
         // The network never saw this part of the picture: no heat, just the dimmed image.
         return img * P.dim;
     }
+    // @anchor: mix
     return 0.5 * colour + 0.5 * img;
 }
 
+// @anchor: blend
 @compute @workgroup_size(64)
 fn blend(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let idx = gid.x + gid.y * nwg.x * 64u;
@@ -108,6 +114,7 @@ fn blend(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups)
     atomicMax(&max_bits[idx / hw], bitcast<u32>(max(cam.x, max(cam.y, cam.z))));
 }
 
+// @anchor: finish
 @compute @workgroup_size(64)
 fn finish(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let idx = gid.x + gid.y * nwg.x * 64u;

@@ -25,12 +25,14 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     if (b >= P.batch) {
         return;
     }
+    // @anchor: fixed
     if (P.fixed == 1u) {
         for (var t = 0u; t < P.k; t++) {
             targets[b * P.k + t] = fixed_targets[t];
         }
         return;
     }
+    // @anchor: top-k
     // Selection: pass t finds the largest logit strictly "below" the previous pick in the
     // order (value descending, index ascending).
     var prev_v = 3.4028235e38;

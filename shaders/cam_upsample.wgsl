@@ -39,6 +39,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     let x = idx % P.dst_w;
     let y = (idx / P.dst_w) % P.dst_h;
     let m = idx / (P.dst_w * P.dst_h) + P.src_base;
+    // @anchor: placement
     let max_x = f32(P.src_w - 1u);
     let max_y = f32(P.src_h - 1u);
     let sx = clamp(f32(x) * P.scale_x + P.offset_x, 0.0, max_x);

@@ -31,6 +31,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     let p = idx % P.hw;
     let bt = idx / P.hw;
     let b = bt / P.targets;
+    // @anchor: channel-dot
     var acc = vec4<f32>(0.0);
     for (var k = 0u; k < P.c4; k++) {
         acc += alphas[bt * P.c4 + k] * features[(b * P.hw + p) * P.c4 + k];

@@ -42,29 +42,36 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     let k4 = idx % P.c4;
     let bt = idx / P.c4;            // (image, target) pair
     let b = bt / P.targets;
+    // @anchor: gradient
     let w = fc_weight[targets[bt] * P.c4 + k4];
     let g = w / f32(P.hw);
     var alpha = g;
     switch P.method {
+        // @anchor: cam
         case 0u: {
             alpha = w;
         }
         case 3u, 4u: {
+            // @anchor: channel-sums
             var s = vec4<f32>(0.0);
             for (var p = 0u; p < P.hw; p++) {
                 s += features[(b * P.hw + p) * P.c4 + k4];
             }
             if (P.method == 3u) {
+                // @anchor: xgradcam
                 alpha = g * s / (s + 1e-7);
             } else {
+                // @anchor: gradcam-plus-plus
                 let g2 = g * g;
                 let aij = g2 / (2.0 * g2 + s * g2 * g + 1e-6);
                 alpha = select(vec4<f32>(0.0), f32(P.hw) * max(g, vec4<f32>(0.0)) * aij, g != vec4<f32>(0.0));
             }
         }
+        // @anchor: layercam
         case 5u: {
             alpha = max(g, vec4<f32>(0.0));
         }
+        // @anchor: gradcam
         default: {
             alpha = g;
         }

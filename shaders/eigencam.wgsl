@@ -30,6 +30,7 @@ struct EigenParams {
 @group(0) @binding(2) var<storage, read_write> gram: array<f32>;       // [batch, hw, hw]
 @group(0) @binding(3) var<storage, read_write> maps: array<f32>;       // [batch, targets, hw]
 
+// @anchor: gram-entry
 @compute @workgroup_size(64)
 fn gram_entry(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let idx = gid.x + gid.y * nwg.x * 64u;
@@ -65,11 +66,13 @@ fn wg_sum(lid: u32, v: f32) -> f32 {
     return total;
 }
 
+// @anchor: power
 @compute @workgroup_size(256)
 fn power(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wg: vec3<u32>) {
     let b = wg.x;
     let n = P.hw;
     let g0 = b * n * n;
+    // @anchor: centre
     // Centre G in place: Gc[p,q] = G[p,q] - r_p - r_q + m, r = row means, m = overall mean.
     var part = 0.0;
     for (var p = lid; p < n; p += 256u) {
@@ -84,6 +87,7 @@ fn power(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wg: v
     for (var i = lid; i < n * n; i += 256u) {
         gram[g0 + i] = gram[g0 + i] - row_mean[i / n] - row_mean[i % n] + m;
     }
+    // @anchor: power-iteration
     // Power iteration from a fixed, non-symmetric start vector.
     for (var p = lid; p < n; p += 256u) {
         vec_a[p] = 1.0 + f32(p) / f32(n);
@@ -116,6 +120,7 @@ fn power(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wg: v
         }
         workgroupBarrier();
     }
+    // @anchor: sign
     // Sign: make the largest-magnitude entry positive.
     var best = 0.0;
     for (var p = lid; p < n; p += 256u) {
@@ -132,6 +137,7 @@ fn power(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wg: v
         workgroupBarrier();
     }
     let sign = select(1.0, -1.0, red[0] < 0.0);
+    // @anchor: write-maps
     let sigma = sqrt(max(lambda, 0.0));
     for (var t = 0u; t < P.targets; t++) {
         for (var p = lid; p < n; p += 256u) {

@@ -34,6 +34,7 @@ fn feat(p: u32, k: u32) -> f32 {
     return v[k % 4u];
 }
 
+// @anchor: upsampled
 // U_k at output pixel (x, y), align_corners=True.
 fn upsampled(k: u32, x: u32, y: u32) -> f32 {
     let scale_x = select(0.0, f32(P.fw - 1u) / f32(P.w - 1u), P.w > 1u);
@@ -51,6 +52,7 @@ fn upsampled(k: u32, x: u32, y: u32) -> f32 {
     return (1.0 - fy) * top + fy * bot;
 }
 
+// @anchor: range
 @compute @workgroup_size(64)
 fn range(@builtin(global_invocation_id) gid: vec3<u32>) {
     let j = gid.x;
@@ -69,6 +71,7 @@ fn range(@builtin(global_invocation_id) gid: vec3<u32>) {
     ranges[j] = vec2<f32>(mn, mx);
 }
 
+// @anchor: mask
 @compute @workgroup_size(64)
 fn mask(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let idx = gid.x + gid.y * nwg.x * 64u;
@@ -79,6 +82,7 @@ fn mask(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     let j = idx / hw;
     let p = idx % hw;
     let r = ranges[j];
+    // @anchor: apply-mask
     let m = (upsampled(P.k0 + j, p % P.w, p / P.w) - r.x) / (r.y - r.x + 1e-8);
     masked[j * hw + p] = input[P.image * hw + p] * m;
 }

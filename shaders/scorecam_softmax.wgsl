@@ -25,6 +25,7 @@ struct SoftmaxParams {
 @group(0) @binding(3) var<storage, read_write> scores: array<f32>;  // [batch, targets, maps]
 @group(0) @binding(4) var<storage, read_write> alphas: array<f32>;  // [batch, targets, maps]
 
+// @anchor: gather
 @compute @workgroup_size(64)
 fn gather(@builtin(global_invocation_id) gid: vec3<u32>) {
     let i = gid.x;
@@ -39,6 +40,7 @@ fn gather(@builtin(global_invocation_id) gid: vec3<u32>) {
 
 var<workgroup> red: array<f32, 256>;
 
+// @anchor: softmax
 @compute @workgroup_size(256)
 fn softmax(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wg: vec3<u32>) {
     let pair = wg.x;
