@@ -61,25 +61,6 @@ pub struct Explanation {
     pub features: Option<Vec<f32>>,
 }
 
-/// One row of [`Explainer::dispatch_table`]: a dispatch with its output shape, multiply-adds and
-/// minimum bytes moved (0 where not meaningful).
-pub struct DispatchRow {
-    pub label: String,
-    pub shape: String,
-    pub macs: u64,
-    pub bytes: u64,
-    pub dispatch: Dispatch,
-}
-
-fn clone_dispatch(d: &Dispatch) -> Dispatch {
-    Dispatch {
-        label: d.label.clone(),
-        pipeline: d.pipeline.clone(),
-        bind_group: d.bind_group.clone(),
-        workgroups: d.workgroups,
-    }
-}
-
 /// The network and the CAM stage on one device, created once.
 pub struct Explainer {
     pub ctx: GpuContext,
@@ -195,107 +176,20 @@ impl Explainer {
         Ok(())
     }
 
-    /// One timed run of a batch for `shadercam bench`: milliseconds of the forward pass alone,
-    /// of the CAM stage alone (on the maps the forward left), each submitted and waited for.
-    pub fn time_parts(
+    /// Builds (or reuses) the plans for `inputs` (whole `crop`x`crop` HWC images) and uploads
+    /// them to the forward plan's input buffer; returns the context and the CAM plan to record.
+    /// Used by [`crate::profile`], which times or lists what [`Explainer::explain`] records.
+    pub(crate) fn prepare(
         &mut self,
         inputs: &[f32],
         crop: usize,
         opts: &ExplainOptions,
-    ) -> Result<(f64, f64), CamError> {
+    ) -> Result<(&GpuContext, &CamPlan), CamError> {
         let n = inputs.len() / (crop * crop * 3);
         self.plans(n, crop, opts)?;
         let cp = self.cached.as_ref().expect("plan built above");
-        let fwd = cp.forward().clone();
-        fwd.upload(&self.ctx, inputs)?;
-        let ctx = &self.ctx;
-        let t = std::time::Instant::now();
-        let mut enc = ctx.device.create_command_encoder(&Default::default());
-        {
-            let mut pass = enc.begin_compute_pass(&Default::default());
-            fwd.record(&mut pass);
-        }
-        shadercam_kernels::context::submit_and_wait(ctx, enc)?;
-        let forward_ms = t.elapsed().as_secs_f64() * 1e3;
-        let t = std::time::Instant::now();
-        let mut enc = ctx.device.create_command_encoder(&Default::default());
-        cp.clear(&mut enc);
-        {
-            let mut pass = enc.begin_compute_pass(&Default::default());
-            cp.record(&mut pass);
-        }
-        shadercam_kernels::context::submit_and_wait(ctx, enc)?;
-        Ok((forward_ms, t.elapsed().as_secs_f64() * 1e3))
-    }
-
-    /// Runs the forward pass once, then the CAM stage alone `iters` times in one compute pass
-    /// and one submit; returns the wall time of that submit (for benches).
-    pub fn time_cam(
-        &mut self,
-        inputs: &[f32],
-        crop: usize,
-        opts: &ExplainOptions,
-        iters: u32,
-    ) -> Result<std::time::Duration, CamError> {
-        let n = inputs.len() / (crop * crop * 3);
-        self.plans(n, crop, opts)?;
-        let cp = self.cached.as_ref().expect("plan built above");
-        let fwd = cp.forward().clone();
-        fwd.upload(&self.ctx, inputs)?;
-        let ctx = &self.ctx;
-        let mut enc = ctx.device.create_command_encoder(&Default::default());
-        {
-            let mut pass = enc.begin_compute_pass(&Default::default());
-            fwd.record(&mut pass);
-        }
-        shadercam_kernels::context::submit_and_wait(ctx, enc)?;
-        let mut enc = ctx.device.create_command_encoder(&Default::default());
-        {
-            let mut pass = enc.begin_compute_pass(&Default::default());
-            for _ in 0..iters {
-                cp.record(&mut pass);
-            }
-        }
-        let t = std::time::Instant::now();
-        shadercam_kernels::context::submit_and_wait(ctx, enc)?;
-        Ok(t.elapsed())
-    }
-
-    /// Every dispatch of forward + CAM for one batch, labelled, with its multiply-adds and
-    /// minimum bytes moved (for `shadercam profile`).
-    pub fn dispatch_table(
-        &mut self,
-        inputs: &[f32],
-        crop: usize,
-        opts: &ExplainOptions,
-    ) -> Result<Vec<DispatchRow>, CamError> {
-        let n = inputs.len() / (crop * crop * 3);
-        self.plans(n, crop, opts)?;
-        let cp = self.cached.as_ref().expect("plan built above");
-        let fwd = cp.forward().clone();
-        fwd.upload(&self.ctx, inputs)?;
-        let mut rows: Vec<DispatchRow> = fwd
-            .steps
-            .iter()
-            .map(|s| {
-                let [b, h, w, c] = s.out_shape;
-                DispatchRow {
-                    label: s.dispatch.label.clone(),
-                    shape: format!("{b}x{h}x{w}x{c}"),
-                    macs: s.macs,
-                    bytes: s.bytes,
-                    dispatch: clone_dispatch(&s.dispatch),
-                }
-            })
-            .collect();
-        rows.extend(cp.dispatches().map(|d| DispatchRow {
-            label: d.label.clone(),
-            shape: String::new(),
-            macs: 0,
-            bytes: 0,
-            dispatch: clone_dispatch(d),
-        }));
-        Ok(rows)
+        cp.forward().upload(&self.ctx, inputs)?;
+        Ok((&self.ctx, cp))
     }
 
     fn explain_batch(

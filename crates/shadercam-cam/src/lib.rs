@@ -8,13 +8,25 @@
 //! other gradient methods of pytorch-grad-cam have closed forms too: docs/cam-math.md derives
 //! each one and points at the shader line that computes it.
 
+mod draw;
+mod eval;
 pub mod explain;
-pub mod pipeline;
+mod inputs;
 pub mod post;
+pub mod profile;
+mod report;
 pub mod shaders;
 pub mod stage;
 
+pub use draw::{MAX_OVERLAY_SIDE, jet, maps_grid, rgba_to_image};
+pub use eval::{EvalSummary, pointing_hit};
 pub use explain::{ExplainOptions, Explainer, Explanation, OriginalView};
+pub use inputs::{LoadedImage, collect_inputs, load_image, prefetch};
+pub use profile::DispatchRow;
+pub use report::{
+    BOX_THRESHOLD, ImageReport, Prediction, predictions, predictions_json, ranking, softmax,
+    top_channels,
+};
 pub use stage::CamStage;
 
 use shadercam_kernels::GpuError;

@@ -9,7 +9,7 @@
 
 use image::RgbImage;
 use proptest::prelude::*;
-use shadercam_cam::pipeline::MAX_OVERLAY_SIDE;
+use shadercam_cam::MAX_OVERLAY_SIDE;
 use shadercam_cam::post::{
     cam_box, crop_box_to_original, crop_pixel_to_original, original_placement, peak,
 };
