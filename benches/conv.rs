@@ -13,9 +13,8 @@
 //! shape occurs in ResNet-50; multiply to weigh a shape's share of a forward pass.
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use shadercam_kernels::GpuContext;
-use shadercam_kernels::kernels::{
-    CONV_RELU, CONV_RESIDUAL, ConvShape, ConvVariant, Dispatch, Kernels, encode,
+use shadercam_kernels::{
+    CONV_RELU, CONV_RESIDUAL, ConvShape, ConvVariant, Dispatch, GpuContext, Kernels, encode,
 };
 use shadercam_suite::{Rng, gpu};
 use std::time::{Duration, Instant};

@@ -13,8 +13,7 @@
 use criterion::{
     BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group, criterion_main,
 };
-use shadercam_kernels::GpuResNet;
-use shadercam_kernels::kernels::{Dispatch, encode};
+use shadercam_kernels::{Dispatch, GpuResNet, encode};
 use shadercam_loader::ResNet;
 use shadercam_suite::{Rng, default_weights, gpu};
 use std::time::{Duration, Instant};

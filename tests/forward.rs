@@ -3,8 +3,7 @@
 //! ../shared/reference/make_fixtures.py --debug) and end to end on every ci fixture, one image at
 //! a time and batched.
 
-use shadercam_kernels::GpuResNet;
-use shadercam_kernels::kernels::unpad_channels;
+use shadercam_kernels::{ConvVariant, GpuResNet, Precision, unpad_channels};
 use shadercam_loader::ResNet;
 use shadercam_suite::{
     chw_to_hwc, default_weights, fixture, fixture_names, gpu, read_tensor, rel_l2,
@@ -73,7 +72,7 @@ fn the_gpu_conv_kernel_runs_the_whole_network_too() {
     let ctx = gpu();
     let net = ResNet::load(&default_weights()).unwrap();
     let mut gnet = GpuResNet::new(&ctx, &net).unwrap();
-    gnet.kernels.conv2d.preferred = shadercam_kernels::kernels::ConvVariant::Tiled;
+    gnet.kernels.conv2d.preferred = ConvVariant::Tiled;
     let names = fixture_names();
     let refs = fixture("reference.safetensors");
     let x: Vec<f32> = names[..2].iter().flat_map(|n| input_hwc(n)).collect();
@@ -150,8 +149,7 @@ const F16_LOGIT_ABS: f32 = 2e-2;
 fn f16_weights_stay_close_to_pytorch() {
     let ctx = gpu();
     let net = ResNet::load(&default_weights()).unwrap();
-    let mut gnet =
-        GpuResNet::with_precision(&ctx, &net, shadercam_kernels::kernels::Precision::F16).unwrap();
+    let mut gnet = GpuResNet::with_precision(&ctx, &net, Precision::F16).unwrap();
     let names = fixture_names();
     let refs = fixture("reference.safetensors");
     let x: Vec<f32> = names.iter().flat_map(|n| input_hwc(n)).collect();

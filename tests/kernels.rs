@@ -3,9 +3,9 @@
 //! of 4 or of the 64-wide tile, batch 1 and 3. Runs on whatever adapter `gpu()` finds
 //! (lavapipe in CI).
 
-use shadercam_kernels::GpuContext;
-use shadercam_kernels::kernels::{
-    CONV_RELU, CONV_RESIDUAL, ConvShape, ConvVariant, Kernels, encode, pad_channels, unpad_channels,
+use shadercam_kernels::{
+    CONV_RELU, CONV_RESIDUAL, ConvShape, ConvVariant, GpuContext, Kernels, encode, pad_channels,
+    unpad_channels,
 };
 use shadercam_suite::{Rng, assert_close, gpu};
 
@@ -156,8 +156,8 @@ fn check_conv(
         .unwrap();
     let got = ctx
         .submit_and_read(encode(ctx, &[&d]), &[(&ob, ob.size())])
-        .unwrap()
-        .remove(0);
+        .unwrap()[0]
+        .to_vec::<f32>();
     let got = unpad_channels(&got[..n * oh * ow * cout.next_multiple_of(4)], cout);
     assert_close(
         &format!(
@@ -276,8 +276,8 @@ fn maxpool_matches_cpu() {
             .unwrap();
         let got = ctx
             .submit_and_read(encode(&ctx, &[&d]), &[(&ob, ob.size())])
-            .unwrap()
-            .remove(0);
+            .unwrap()[0]
+            .to_vec::<f32>();
         let got = unpad_channels(&got[..want.len() / c * c4], c);
         // A max is exact: the GPU must return one of the inputs bit for bit.
         assert_close(&format!("maxpool n{n} {h}x{w}x{c}"), &got, &want, 0.0, 0.0);
@@ -311,8 +311,8 @@ fn global_avg_pool_matches_cpu() {
             .unwrap();
         let got = ctx
             .submit_and_read(encode(&ctx, &[&d]), &[(&ob, ob.size())])
-            .unwrap()
-            .remove(0);
+            .unwrap()[0]
+            .to_vec::<f32>();
         assert_close(
             &format!("gap n{n} hw{hw} c{c}"),
             &unpad_channels(&got[..n * c4], c),
@@ -354,8 +354,8 @@ fn linear_matches_cpu() {
             .unwrap();
         let got = ctx
             .submit_and_read(encode(&ctx, &[&d]), &[(&ob, ob.size())])
-            .unwrap()
-            .remove(0);
+            .unwrap()[0]
+            .to_vec::<f32>();
         assert_close(
             &format!("linear n{n} f{f} classes{classes}"),
             &got[..n * classes],

@@ -266,16 +266,19 @@ impl GpuContext {
             .min(self.limits.max_buffer_size)
     }
 
-    /// Submits `encoder`, copies `src` (first `bytes` bytes) back and waits: one full GPU sync.
-    /// The copy is recorded into `encoder` before it is submitted.
+    /// Submits `encoder`, copies each `(buffer, bytes)` of `reads` (its first `bytes` bytes)
+    /// back and waits: one full GPU sync. The copies are recorded into `encoder` before it is
+    /// submitted. One [`Readback`] per read, in order; the caller says what the bytes hold:
+    /// `out[0].to_vec::<f32>()`.
     pub fn submit_and_read(
         &self,
         mut encoder: wgpu::CommandEncoder,
         reads: &[(&wgpu::Buffer, u64)],
-    ) -> Result<Vec<Vec<f32>>, GpuError> {
+    ) -> Result<Vec<Readback>, GpuError> {
         self.alive()?;
         let mut stagings = Vec::new();
         for (i, (src, bytes)) in reads.iter().enumerate() {
+            // Buffer copies move whole 4-byte words.
             let size = bytes.next_multiple_of(4).max(4);
             let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
                 label: Some(&format!("readback {i}")),
@@ -284,10 +287,10 @@ impl GpuContext {
                 mapped_at_creation: false,
             });
             encoder.copy_buffer_to_buffer(src, 0, &staging, 0, size);
-            stagings.push(staging);
+            stagings.push((staging, *bytes as usize));
         }
         self.queue.submit([encoder.finish()]);
-        for s in &stagings {
+        for (s, _) in &stagings {
             s.slice(..).map_async(wgpu::MapMode::Read, |_| {});
         }
         self.device
@@ -297,24 +300,68 @@ impl GpuContext {
             return Err(GpuError::Execution(e));
         }
         let mut out = Vec::new();
-        for s in &stagings {
+        for (s, len) in &stagings {
             let view = s
                 .slice(..)
                 .get_mapped_range()
                 .map_err(|e| GpuError::Execution(format!("reading results back failed: {e}")))?;
-            out.push(bytemuck::cast_slice::<u8, f32>(&view).to_vec());
+            out.push(Readback {
+                words: bytemuck::cast_slice::<u8, u32>(&view).to_vec(),
+                len: *len,
+            });
             drop(view);
             s.unmap();
         }
         Ok(out)
     }
 
-    /// Reads a whole f32 storage buffer back (tests and debugging: one full GPU sync).
-    pub fn read_buffer(&self, buf: &wgpu::Buffer) -> Result<Vec<f32>, GpuError> {
+    /// Reads a whole storage buffer back as elements of `T` (tests and debugging: one full GPU
+    /// sync).
+    pub fn read_buffer<T: bytemuck::Pod>(&self, buf: &wgpu::Buffer) -> Result<Vec<T>, GpuError> {
         let encoder = self.device.create_command_encoder(&Default::default());
-        Ok(self
-            .submit_and_read(encoder, &[(buf, buf.size())])?
-            .remove(0))
+        let out = self.submit_and_read(encoder, &[(buf, buf.size())])?;
+        Ok(out[0].to_vec::<T>())
+    }
+}
+
+/// The bytes of one buffer read back by [`GpuContext::submit_and_read`]. They carry no type:
+/// the caller says what they hold with [`Readback::to_vec`] (`f32` logits, `u32` indices, `u64`
+/// timestamps, `[u8; 4]` RGBA pixels, ...).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Readback {
+    /// The bytes, kept as whole 4-byte words (what buffer copies move).
+    words: Vec<u32>,
+    /// How many of those bytes were asked for.
+    len: usize,
+}
+
+impl Readback {
+    /// The bytes read, exactly as many as were asked for.
+    pub fn bytes(&self) -> &[u8] {
+        &bytemuck::cast_slice::<u32, u8>(&self.words)[..self.len]
+    }
+
+    /// The bytes as consecutive elements of `T`, copied out (no alignment needed). A tail
+    /// shorter than one `T` is dropped rather than a panic: 10 bytes read as `u32` give 2
+    /// elements, and a zero-sized `T` gives none.
+    pub fn to_vec<T: bytemuck::Pod>(&self) -> Vec<T> {
+        let size = std::mem::size_of::<T>();
+        if size == 0 {
+            return Vec::new();
+        }
+        self.bytes()
+            .chunks_exact(size)
+            .map(bytemuck::pod_read_unaligned::<T>)
+            .collect()
+    }
+}
+
+/// TEMPORARY (issue 9): lets callers written for the old `Vec<Vec<f32>>` result keep indexing
+/// a readback as `[f32]` while they move to [`Readback::to_vec`]; removed once none is left.
+impl std::ops::Deref for Readback {
+    type Target = [f32];
+    fn deref(&self) -> &[f32] {
+        bytemuck::cast_slice(&self.words[..self.len / 4])
     }
 }
 
@@ -362,14 +409,8 @@ pub fn time_dispatches(
             d.record(&mut pass);
         }
         encoder.resolve_query_set(&qs, 0..(2 * n) as u32, &resolve, 0);
-        let raw = ctx
-            .submit_and_read(encoder, &[(&resolve, (16 * n) as u64)])?
-            .remove(0);
-        let words: Vec<u32> = raw.iter().map(|v| v.to_bits()).collect();
-        let ticks: Vec<u64> = words
-            .chunks_exact(2)
-            .map(|w| w[0] as u64 | (w[1] as u64) << 32)
-            .collect();
+        let ticks: Vec<u64> =
+            ctx.submit_and_read(encoder, &[(&resolve, (16 * n) as u64)])?[0].to_vec::<u64>();
         let period = ctx.queue.get_timestamp_period() as f64;
         Ok((
             (0..n)

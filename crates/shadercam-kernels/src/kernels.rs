@@ -58,32 +58,10 @@ pub fn entry_pipeline(
     .map_err(|e| e.with_kind("pipeline", &label))
 }
 
-/// A bind group for `pipeline` with `buffers` at bindings 0, 1, 2, ... in order.
-pub fn bind(
-    ctx: &GpuContext,
-    pipeline: &wgpu::ComputePipeline,
-    label: &str,
-    buffers: &[&wgpu::Buffer],
-) -> Result<wgpu::BindGroup, GpuError> {
-    let layout = pipeline.get_bind_group_layout(0);
-    let entries: Vec<wgpu::BindGroupEntry> = buffers
-        .iter()
-        .enumerate()
-        .map(|(i, b)| wgpu::BindGroupEntry {
-            binding: i as u32,
-            resource: b.as_entire_binding(),
-        })
-        .collect();
-    ctx.scoped(label, || {
-        ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: Some(label),
-            layout: &layout,
-            entries: &entries,
-        })
-    })
-}
-
-/// A recorded dispatch: pipeline, bind group and workgroup counts.
+/// A recorded dispatch: pipeline, bind group and workgroup counts. Made once per plan by a
+/// [`DispatchBuilder`], recorded into a pass as often as needed. Cloning is cheap (wgpu
+/// handles are reference-counted).
+#[derive(Clone, Debug)]
 pub struct Dispatch {
     pub label: String,
     pub pipeline: wgpu::ComputePipeline,
@@ -92,11 +70,137 @@ pub struct Dispatch {
 }
 
 impl Dispatch {
+    /// Starts a dispatch of `pipeline`; see [`DispatchBuilder`].
+    pub fn builder<'a>(label: &str, pipeline: &'a wgpu::ComputePipeline) -> DispatchBuilder<'a> {
+        DispatchBuilder {
+            label: label.to_owned(),
+            pipeline,
+            bindings: Vec::new(),
+            next: 0,
+            workgroups: None,
+        }
+    }
+
+    /// Records this dispatch into `pass`.
     pub fn record(&self, pass: &mut wgpu::ComputePass<'_>) {
         pass.set_pipeline(&self.pipeline);
         pass.set_bind_group(0, &self.bind_group, &[]);
         let (x, y, z) = self.workgroups;
         pass.dispatch_workgroups(x, y, z);
+    }
+}
+
+/// What one binding of a [`DispatchBuilder`] holds.
+enum Resource<'a> {
+    /// An existing buffer, bound whole.
+    Buffer(&'a wgpu::Buffer),
+    /// The bytes of a uniform block; its buffer is created by [`DispatchBuilder::build`].
+    Uniform(Vec<u8>),
+}
+
+/// Collects the bindings (group 0) and workgroup count of one [`Dispatch`]:
+///
+/// ```ignore
+/// let d = Dispatch::builder("maxpool", &pipeline)
+///     .uniform(&params)   // binding 0: a new uniform buffer holding `params`
+///     .bind(&input)       // binding 1
+///     .bind(&output)      // binding 2
+///     .workgroups(linear_grid(ctx, total, WORKGROUP_1D))
+///     .build(ctx)?;
+/// ```
+///
+/// Bindings are numbered in the order they are added, starting at 0; [`DispatchBuilder::bind_at`]
+/// gives a number explicitly, and a later `bind`/`uniform` continues after the highest so far.
+pub struct DispatchBuilder<'a> {
+    label: String,
+    pipeline: &'a wgpu::ComputePipeline,
+    bindings: Vec<(u32, Resource<'a>)>,
+    next: u32,
+    workgroups: Option<(u32, u32, u32)>,
+}
+
+impl<'a> DispatchBuilder<'a> {
+    fn push(mut self, binding: u32, resource: Resource<'a>) -> Self {
+        self.bindings.push((binding, resource));
+        self.next = self.next.max(binding + 1);
+        self
+    }
+
+    /// A new uniform buffer holding `value` (a `#[repr(C)]` mirror of the shader's uniform
+    /// struct) at the next binding.
+    pub fn uniform<T: bytemuck::Pod>(self, value: &T) -> Self {
+        self.uniform_bytes(bytemuck::bytes_of(value))
+    }
+
+    /// A new uniform buffer holding `bytes` at the next binding.
+    pub fn uniform_bytes(self, bytes: &[u8]) -> Self {
+        let next = self.next;
+        self.push(next, Resource::Uniform(bytes.to_vec()))
+    }
+
+    /// `buffer` (storage or uniform), bound whole at the next binding.
+    pub fn bind(self, buffer: &'a wgpu::Buffer) -> Self {
+        let next = self.next;
+        self.push(next, Resource::Buffer(buffer))
+    }
+
+    /// `buffer`, bound whole at binding number `binding`.
+    pub fn bind_at(self, binding: u32, buffer: &'a wgpu::Buffer) -> Self {
+        self.push(binding, Resource::Buffer(buffer))
+    }
+
+    /// How many workgroups to dispatch along x, y and z.
+    pub fn workgroups(mut self, workgroups: (u32, u32, u32)) -> Self {
+        self.workgroups = Some(workgroups);
+        self
+    }
+
+    /// Creates the uniform buffers and the bind group (inside error scopes: a binding that does
+    /// not match the shader is a [`GpuError::Create`] naming the dispatch's label).
+    pub fn build(self, ctx: &GpuContext) -> Result<Dispatch, GpuError> {
+        let label = self.label;
+        let Some(workgroups) = self.workgroups else {
+            return Err(GpuError::Create {
+                what: label,
+                message: "no workgroup count given (DispatchBuilder::workgroups)".into(),
+            });
+        };
+        let mut uniforms = Vec::new();
+        for (binding, resource) in &self.bindings {
+            if let Resource::Uniform(bytes) = resource {
+                uniforms.push((*binding, ctx.uniform_bytes(&label, bytes)?));
+            }
+        }
+        let mut entries: Vec<wgpu::BindGroupEntry> = self
+            .bindings
+            .iter()
+            .filter_map(|(binding, resource)| match resource {
+                Resource::Buffer(b) => Some(wgpu::BindGroupEntry {
+                    binding: *binding,
+                    resource: b.as_entire_binding(),
+                }),
+                Resource::Uniform(_) => None,
+            })
+            .chain(uniforms.iter().map(|(binding, b)| wgpu::BindGroupEntry {
+                binding: *binding,
+                resource: b.as_entire_binding(),
+            }))
+            .collect();
+        entries.sort_by_key(|e| e.binding);
+        let layout = self.pipeline.get_bind_group_layout(0);
+        let bind_group = ctx.scoped(&label, || {
+            ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
+                label: Some(&label),
+                layout: &layout,
+                entries: &entries,
+            })
+        })?;
+        Ok(Dispatch {
+            label,
+            pipeline: self.pipeline.clone(),
+            bind_group,
+            workgroups,
+        })
     }
 }
 
@@ -306,7 +410,6 @@ impl Conv2d {
             "conv2d expects NHWC4 (channels padded to 4)"
         );
         let p = self.params(variant, s, flags);
-        let ubuf = ctx.uniform(label, &p)?;
         let max_dim = ctx.limits.max_compute_workgroups_per_dimension;
         let (pipeline, workgroups) = match variant {
             ConvVariant::Tiled => {
@@ -318,18 +421,15 @@ impl Conv2d {
                 (&self.direct, linear_grid(ctx, items, 64))
             }
         };
-        let bind_group = bind(
-            ctx,
-            pipeline,
-            label,
-            &[&ubuf, input, weight, bias, residual, output],
-        )?;
-        Ok(Dispatch {
-            label: label.to_owned(),
-            pipeline: pipeline.clone(),
-            bind_group,
-            workgroups,
-        })
+        Dispatch::builder(label, pipeline)
+            .uniform(&p)
+            .bind(input)
+            .bind(weight)
+            .bind(bias)
+            .bind(residual)
+            .bind(output)
+            .workgroups(workgroups)
+            .build(ctx)
     }
 }
 
@@ -404,14 +504,12 @@ impl MaxPool {
             _pad0: 0,
             _pad1: 0,
         };
-        let ubuf = ctx.uniform(label, &p)?;
-        let bind_group = bind(ctx, &self.pipeline, label, &[&ubuf, input, output])?;
-        Ok(Dispatch {
-            label: label.to_owned(),
-            pipeline: self.pipeline.clone(),
-            bind_group,
-            workgroups: linear_grid(ctx, total, 64),
-        })
+        Dispatch::builder(label, &self.pipeline)
+            .uniform(&p)
+            .bind(input)
+            .bind(output)
+            .workgroups(linear_grid(ctx, total, 64))
+            .build(ctx)
     }
 }
 
@@ -461,14 +559,12 @@ impl GlobalAvgPool {
             c4: (c / 4) as u32,
             total: total as u32,
         };
-        let ubuf = ctx.uniform(label, &p)?;
-        let bind_group = bind(ctx, &self.pipeline, label, &[&ubuf, input, output])?;
-        Ok(Dispatch {
-            label: label.to_owned(),
-            pipeline: self.pipeline.clone(),
-            bind_group,
-            workgroups: linear_grid(ctx, total, 64),
-        })
+        Dispatch::builder(label, &self.pipeline)
+            .uniform(&p)
+            .bind(input)
+            .bind(output)
+            .workgroups(linear_grid(ctx, total, 64))
+            .build(ctx)
     }
 }
 
@@ -513,19 +609,14 @@ impl Linear {
             classes: classes as u32,
             total: total as u32,
         };
-        let ubuf = ctx.uniform(label, &p)?;
-        let bind_group = bind(
-            ctx,
-            &self.pipeline,
-            label,
-            &[&ubuf, x, weight, bias, logits],
-        )?;
-        Ok(Dispatch {
-            label: label.to_owned(),
-            pipeline: self.pipeline.clone(),
-            bind_group,
-            workgroups: linear_grid(ctx, total, 64),
-        })
+        Dispatch::builder(label, &self.pipeline)
+            .uniform(&p)
+            .bind(x)
+            .bind(weight)
+            .bind(bias)
+            .bind(logits)
+            .workgroups(linear_grid(ctx, total, 64))
+            .build(ctx)
     }
 }
 

@@ -12,8 +12,16 @@ pub mod kernels;
 pub mod network;
 pub mod shaders;
 
-pub use context::GpuContext;
-pub use network::{GpuResNet, Plan};
+// Everything public is re-exported here: import from the crate root
+// (`use shadercam_kernels::{Dispatch, GpuContext, Plan};`).
+pub use context::{GpuContext, Readback, grid, submit_and_wait, time_dispatches};
+pub use kernels::{
+    CONV_RELU, CONV_RESIDUAL, Conv2d, ConvParams, ConvShape, ConvVariant, DIRECT_CHANNELS,
+    DIRECT_PIXELS, Dispatch, DispatchBuilder, GapParams, GlobalAvgPool, Kernels, Linear,
+    LinearParams, MaxPool, PoolParams, Precision, compute_pipeline, encode, entry_pipeline,
+    linear_grid, pad_channels, shader_module, unpad_channels,
+};
+pub use network::{BufRef, GpuResNet, Plan, Step};
 
 /// GPU-side failures. Messages name the kernel, buffer or batch concerned.
 #[derive(Debug, thiserror::Error)]
@@ -42,3 +50,6 @@ impl GpuError {
         }
     }
 }
+
+/// CPU references of every kernel, their edge shapes and tolerances (tests and `shadercam selftest`).
+pub mod reference;

@@ -493,9 +493,8 @@ impl GpuResNet {
         let steps: Vec<&Dispatch> = plan.steps.iter().map(|s| &s.dispatch).collect();
         let enc = encode(ctx, &steps);
         let bytes = (batch * self.num_classes * 4) as u64;
-        Ok(ctx
-            .submit_and_read(enc, &[(&plan.logits, bytes)])?
-            .remove(0))
+        let out = ctx.submit_and_read(enc, &[(&plan.logits, bytes)])?;
+        Ok(out[0].to_vec::<f32>())
     }
 
     /// Runs the network up to and including the stage labelled `stage` (`stem`, `maxpool`,
@@ -520,9 +519,7 @@ impl GpuResNet {
         let enc = encode(ctx, &steps);
         let s = &plan.steps[last];
         let bytes = (s.out_shape.iter().product::<usize>() * 4) as u64;
-        let out = ctx
-            .submit_and_read(enc, &[(plan.buffer(s.output), bytes)])?
-            .remove(0);
-        Ok((out, s.out_shape))
+        let out = ctx.submit_and_read(enc, &[(plan.buffer(s.output), bytes)])?;
+        Ok((out[0].to_vec::<f32>(), s.out_shape))
     }
 }
