@@ -13,6 +13,8 @@
 
 mod checkpoint;
 mod resnet;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use checkpoint::{Checkpoint, SHARD_INDEX, Tensor};
 pub use resnet::{Block, ConvLayer, Naming, PreprocessMeta, ResNet, Stage, fold_bn};

@@ -5,8 +5,8 @@
 
 use safetensors::Dtype;
 use safetensors::tensor::TensorView;
+use shadercam_loader::testing::{Rng, default_weights, encode, hf_name};
 use shadercam_loader::{BN_EPS, Checkpoint, IMAGENET_CLASSES, LoadError, Naming, ResNet};
-use shadercam_suite::{Rng, default_weights, encode, hf_name};
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
