@@ -44,7 +44,8 @@ struct ConvParams {
 @group(0) @binding(0) var<uniform> P: ConvParams;
 @group(0) @binding(1) var<storage, read> input: array<vec4<f32>>;     // NHWC4 [batch, in_h, in_w, cin4]
 // Weights: f32 here; with `--precision f16` the Rust side swaps this block for one that
-// stores four f16 in two u32 and unpacks them (kernels.rs, F16_WEIGHTS).
+// stores four f16 in two u32 and unpacks them (`with_f16_weights` in
+// crates/shadercam-kernels/src/shaders.rs).
 // weights-begin
 @group(0) @binding(2) var<storage, read> weight: array<vec4<f32>>;    // HWIO  [K, cout4]
 fn load_w(i: u32) -> vec4<f32> {

@@ -365,13 +365,6 @@ impl std::ops::Deref for Readback {
     }
 }
 
-/// Splits `workgroups` over x and y so neither exceeds `max_per_dim` (65535 on most adapters);
-/// shaders recover the linear index as `wg.x + wg.y * num_workgroups.x`.
-pub fn grid(workgroups: u32, max_per_dim: u32) -> (u32, u32) {
-    let x = workgroups.clamp(1, max_per_dim);
-    (x, workgroups.div_ceil(x).max(1))
-}
-
 /// Per-dispatch GPU times in milliseconds: one compute pass per dispatch with timestamp
 /// writes at its start and end when the adapter has TIMESTAMP_QUERY (true GPU time), else a
 /// submit-and-wait per dispatch timed on the CPU (includes submission overhead; `false` in the
@@ -444,3 +437,6 @@ pub fn submit_and_wait(ctx: &GpuContext, encoder: wgpu::CommandEncoder) -> Resul
         None => Ok(()),
     }
 }
+
+// TEMPORARY (issue 9): the old path `context::grid`, until callers import from the crate root.
+pub use crate::dispatch::grid;

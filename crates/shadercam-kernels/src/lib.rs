@@ -7,21 +7,45 @@
 //! Reference: He et al., "Deep Residual Learning for Image Recognition" (2015); torchvision's
 //! `resnet.py` is the model definition the fixtures were made with.
 
+mod conv;
+mod dispatch;
+mod layout;
+mod linear;
+mod plan;
+mod pool;
+mod weights;
+// TEMPORARY `pub` (issue 9): old module paths, kept until every caller imports from the root.
 pub mod context;
-pub mod kernels;
 pub mod network;
 pub mod shaders;
 
 // Everything public is re-exported here: import from the crate root
 // (`use shadercam_kernels::{Dispatch, GpuContext, Plan};`).
-pub use context::{GpuContext, Readback, grid, submit_and_wait, time_dispatches};
-pub use kernels::{
+pub use context::{GpuContext, Readback, submit_and_wait, time_dispatches};
+pub use conv::{
     CONV_RELU, CONV_RESIDUAL, Conv2d, ConvParams, ConvShape, ConvVariant, DIRECT_CHANNELS,
-    DIRECT_PIXELS, Dispatch, DispatchBuilder, GapParams, GlobalAvgPool, Kernels, Linear,
-    LinearParams, MaxPool, PoolParams, Precision, compute_pipeline, encode, entry_pipeline,
-    linear_grid, pad_channels, shader_module, unpad_channels,
+    DIRECT_PIXELS, Precision,
 };
-pub use network::{BufRef, GpuResNet, Plan, Step};
+pub use dispatch::{
+    Dispatch, DispatchBuilder, compute_pipeline, encode, entry_pipeline, grid, linear_grid,
+    shader_module,
+};
+pub use layout::{pad_channels, unpad_channels};
+pub use linear::{Linear, LinearParams};
+pub use network::{GpuResNet, Kernels};
+pub use plan::{BufRef, Plan, Step};
+pub use pool::{GapParams, GlobalAvgPool, MaxPool, PoolParams};
+
+/// TEMPORARY (issue 9): the old path `shadercam_kernels::kernels::...`, until every caller
+/// imports from the crate root.
+pub mod kernels {
+    pub use crate::{
+        CONV_RELU, CONV_RESIDUAL, Conv2d, ConvParams, ConvShape, ConvVariant, DIRECT_CHANNELS,
+        DIRECT_PIXELS, Dispatch, DispatchBuilder, GapParams, GlobalAvgPool, Kernels, Linear,
+        LinearParams, MaxPool, PoolParams, Precision, compute_pipeline, encode, entry_pipeline,
+        linear_grid, pad_channels, shader_module, unpad_channels,
+    };
+}
 
 /// GPU-side failures. Messages name the kernel, buffer or batch concerned.
 #[derive(Debug, thiserror::Error)]

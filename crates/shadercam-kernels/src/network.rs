@@ -8,171 +8,40 @@
 
 use crate::GpuError;
 use crate::context::GpuContext;
-use crate::kernels::{
-    CONV_RELU, CONV_RESIDUAL, ConvShape, Dispatch, Kernels, Precision, encode, pad_channels,
-};
-use shadercam_loader::{ConvLayer, ResNet};
+use crate::conv::{CONV_RELU, CONV_RESIDUAL, Conv2d, Precision};
+use crate::dispatch::{Dispatch, encode};
+use crate::linear::Linear;
+// TEMPORARY `pub` (issue 9): keeps the old path `network::Plan` working until callers import
+// from the crate root.
+pub use crate::plan::{BufRef, Plan, Step};
+use crate::pool::{GlobalAvgPool, MaxPool};
+use crate::weights::{GpuBlock, GpuConv};
+use shadercam_loader::ResNet;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-/// One convolution's weights on the GPU (HWIO, channels padded to multiples of 4).
-struct GpuConv {
-    name: String,
-    weight: wgpu::Buffer,
-    bias: wgpu::Buffer,
-    cin: usize,
-    cout: usize,
-    kh: usize,
-    kw: usize,
-    stride: usize,
-    pad: usize,
+/// Every pipeline of the network, created once.
+pub struct Kernels {
+    pub conv2d: Conv2d,
+    pub maxpool: MaxPool,
+    pub gap: GlobalAvgPool,
+    pub linear: Linear,
 }
 
-impl GpuConv {
-    fn upload(ctx: &GpuContext, layer: &ConvLayer, precision: Precision) -> Result<Self, GpuError> {
-        let (cin4, cout4) = (
-            layer.cin.next_multiple_of(4),
-            layer.cout.next_multiple_of(4),
-        );
-        let mut w = vec![0f32; layer.kh * layer.kw * cin4 * cout4];
-        for tap in 0..layer.kh * layer.kw {
-            for ci in 0..layer.cin {
-                let src = (tap * layer.cin + ci) * layer.cout;
-                let dst = (tap * cin4 + ci) * cout4;
-                w[dst..dst + layer.cout].copy_from_slice(&layer.weight[src..src + layer.cout]);
-            }
-        }
-        let label = format!("{}.weight", layer.name);
-        let weight = match precision {
-            Precision::F32 => ctx.storage_from(&label, &w)?,
-            // Two halves per u32, low half first: what WGSL's unpack2x16float reads.
-            Precision::F16 => {
-                let packed: Vec<u32> = w
-                    .chunks_exact(2)
-                    .map(|p| {
-                        half::f16::from_f32(p[0]).to_bits() as u32
-                            | (half::f16::from_f32(p[1]).to_bits() as u32) << 16
-                    })
-                    .collect();
-                ctx.storage_from(&label, &packed)?
-            }
-        };
+impl Kernels {
+    /// Every pipeline, with f32 convolution weights.
+    pub fn new(ctx: &GpuContext) -> Result<Self, GpuError> {
+        Self::with_precision(ctx, Precision::F32)
+    }
+
+    /// Every pipeline, with convolution weights stored as `precision`.
+    pub fn with_precision(ctx: &GpuContext, precision: Precision) -> Result<Self, GpuError> {
         Ok(Self {
-            name: layer.name.clone(),
-            weight,
-            bias: ctx.storage_from(
-                &format!("{}.bias", layer.name),
-                &pad_channels(&layer.bias, layer.cout),
-            )?,
-            cin: cin4,
-            cout: cout4,
-            kh: layer.kh,
-            kw: layer.kw,
-            stride: layer.stride,
-            pad: layer.pad,
+            conv2d: Conv2d::with_precision(ctx, precision)?,
+            maxpool: MaxPool::new(ctx)?,
+            gap: GlobalAvgPool::new(ctx)?,
+            linear: Linear::new(ctx)?,
         })
-    }
-
-    fn shape(&self, batch: usize, in_h: usize, in_w: usize) -> ConvShape {
-        ConvShape {
-            batch,
-            in_h,
-            in_w,
-            cin: self.cin,
-            cout: self.cout,
-            kh: self.kh,
-            kw: self.kw,
-            stride: self.stride,
-            pad: self.pad,
-        }
-    }
-}
-
-struct GpuBlock {
-    convs: Vec<GpuConv>,
-    downsample: Option<GpuConv>,
-    label: String,
-}
-
-/// A dispatch plus where its result lands, so tests can stop after any stage and read it.
-pub struct Step {
-    pub dispatch: Dispatch,
-    /// e.g. `stem`, `maxpool`, `layer1.0`, `layer4.2`, `avgpool`, `fc`; empty for inner convs.
-    pub stage: String,
-    /// Which buffer holds the output, and its NHWC shape (channels padded).
-    pub output: BufRef,
-    pub out_shape: [usize; 4],
-    /// Multiply-adds (for the profiler's GFLOP/s column).
-    pub macs: u64,
-    /// Bytes the dispatch must read and write at least once (for the profiler's GB/s column).
-    pub bytes: u64,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum BufRef {
-    Act(usize),
-    Pooled,
-    Logits,
-}
-
-/// Everything needed to run one input shape: buffers, bind groups and the dispatch list.
-pub struct Plan {
-    pub batch: usize,
-    pub in_h: usize,
-    pub in_w: usize,
-    pub input: wgpu::Buffer,
-    acts: Vec<wgpu::Buffer>,
-    pub pooled: wgpu::Buffer,
-    pub logits: wgpu::Buffer,
-    pub steps: Vec<Step>,
-    features: BufRef,
-    /// Spatial size and (padded) channel count of the CAM layer's maps.
-    pub feat_h: usize,
-    pub feat_w: usize,
-    pub feat_c: usize,
-    pub classes: usize,
-}
-
-impl Plan {
-    /// The last stage's maps, NHWC4 `[batch, feat_h, feat_w, feat_c]`, valid after a forward.
-    pub fn features(&self) -> &wgpu::Buffer {
-        self.buffer(self.features)
-    }
-
-    pub fn buffer(&self, r: BufRef) -> &wgpu::Buffer {
-        match r {
-            BufRef::Act(i) => &self.acts[i],
-            BufRef::Pooled => &self.pooled,
-            BufRef::Logits => &self.logits,
-        }
-    }
-
-    /// Uploads `batch` images, HWC with 3 channels, into the NHWC4 input buffer.
-    pub fn upload(&self, ctx: &GpuContext, images_hwc: &[f32]) -> Result<(), GpuError> {
-        let want = self.batch * self.in_h * self.in_w * 3;
-        if images_hwc.len() != want {
-            return Err(GpuError::Input(format!(
-                "expected {} floats ({} images of {}x{}x3), got {}",
-                want,
-                self.batch,
-                self.in_h,
-                self.in_w,
-                images_hwc.len()
-            )));
-        }
-        ctx.queue.write_buffer(
-            &self.input,
-            0,
-            bytemuck::cast_slice(&pad_channels(images_hwc, 3)),
-        );
-        Ok(())
-    }
-
-    /// Records every dispatch of the network, in order, into `pass`.
-    pub fn record(&self, pass: &mut wgpu::ComputePass<'_>) {
-        for s in &self.steps {
-            s.dispatch.record(pass);
-        }
     }
 }
 
@@ -248,7 +117,7 @@ impl GpuResNet {
         let s = self.stem.shape(1, h, w);
         let (sh, sw) = s.out_hw();
         let mut max = (sh * sw * s.cout).max(h * w * 4);
-        let (mut ih, mut iw) = crate::kernels::MaxPool::out_hw(sh, sw, 3, 2, 1);
+        let (mut ih, mut iw) = MaxPool::out_hw(sh, sw, 3, 2, 1);
         for stage in &self.stages {
             for block in stage {
                 for c in &block.convs {
@@ -362,7 +231,7 @@ impl GpuResNet {
         // Stem: conv1+bn1+relu into act 0, max-pool into act 1.
         let (st, (sh, sw)) = conv_step(&self.stem, "stem", &input, (h, w), CONV_RELU, None, 0)?;
         steps.push(st);
-        let (ph, pw) = crate::kernels::MaxPool::out_hw(sh, sw, 3, 2, 1);
+        let (ph, pw) = MaxPool::out_hw(sh, sw, 3, 2, 1);
         let d = k.maxpool.dispatch(
             ctx,
             "maxpool",
