@@ -1,11 +1,10 @@
 //! [`Explainer`]: preprocessed images in, predictions and maps out — the forward pass and the
 //! CAM stage recorded into one command encoder, one submit, one readback per batch.
 
-use crate::stage::{CamPlan, CamStage, Normalisation};
+use crate::stage::{CamPlan, CamStage, Normalisation, OriginalOverlay};
 use crate::{CamError, Method, Targets};
 use shadercam_image::CropGeometry;
-use shadercam_kernels::kernels::{Dispatch, Precision};
-use shadercam_kernels::{GpuContext, GpuError, GpuResNet};
+use shadercam_kernels::{GpuContext, GpuError, GpuResNet, Precision};
 use shadercam_loader::ResNet;
 use std::sync::Arc;
 
@@ -59,6 +58,13 @@ pub struct Explanation {
     pub original_overlay: Option<Vec<u32>>,
     /// Layer4 maps `[h·w, channels]` when `keep_features` was set.
     pub features: Option<Vec<f32>>,
+}
+
+/// An overlay on an original picture, planned for one batch: which image of the batch it
+/// draws, and its dispatches and buffers.
+struct PendingOverlay {
+    image: usize,
+    overlay: OriginalOverlay,
 }
 
 /// The network and the CAM stage on one device, created once.
@@ -209,12 +215,12 @@ impl Explainer {
         let (fh, fw) = (cp.fh, cp.fw);
 
         // Per-image overlays on the original pictures (first target only).
-        let mut extra: Vec<(usize, Vec<Dispatch>, wgpu::Buffer, wgpu::Buffer)> = Vec::new();
+        let mut extra: Vec<PendingOverlay> = Vec::new();
         for (i, o) in originals.iter().enumerate() {
             if let Some(o) = o {
                 let (place, rect) =
                     crate::post::original_placement(&o.geometry, o.width, o.height, (fh, fw));
-                let (ds, out, max_bits) = self.cam.original_overlay(
+                let overlay = self.cam.original_overlay(
                     ctx,
                     cp,
                     i * t,
@@ -223,7 +229,7 @@ impl Explainer {
                     place,
                     rect,
                 )?;
-                extra.push((i, ds, out, max_bits));
+                extra.push(PendingOverlay { image: i, overlay });
             }
         }
 
@@ -233,8 +239,8 @@ impl Explainer {
                 label: Some("explain"),
             });
         cp.clear(&mut encoder);
-        for (_, _, _, mb) in &extra {
-            encoder.clear_buffer(mb, 0, None);
+        for e in &extra {
+            encoder.clear_buffer(&e.overlay.max_bits, 0, None);
         }
         {
             let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
@@ -243,8 +249,8 @@ impl Explainer {
             });
             fwd.record(&mut pass);
             cp.record(&mut pass);
-            for (_, ds, _, _) in &extra {
-                for d in ds {
+            for e in &extra {
+                for d in &e.overlay.dispatches {
                     d.record(&mut pass);
                 }
             }
@@ -261,9 +267,9 @@ impl Explainer {
         if opts.keep_features {
             reads.push((fwd.features(), (n * fh * fw * fwd.feat_c * 4) as u64));
         }
-        for (i, _, out, _) in &extra {
-            let o = originals[*i].expect("overlay only for given originals");
-            reads.push((out, (o.width * o.height * 4) as u64));
+        for e in &extra {
+            let o = originals[e.image].expect("overlay only for given originals");
+            reads.push((&e.overlay.output, (o.width * o.height * 4) as u64));
         }
         let data = ctx.submit_and_read(encoder, &reads).map_err(|e| match e {
             GpuError::Execution(m) => GpuError::Execution(format!(
@@ -302,7 +308,7 @@ impl Explainer {
                     .collect(),
                 original_overlay: extra
                     .iter()
-                    .position(|(i, ..)| *i == b)
+                    .position(|e| e.image == b)
                     .map(|j| data[first_extra + j].iter().map(|v| v.to_bits()).collect()),
                 features: features.map(|f| {
                     let per = fh * fw * fwd.feat_c;

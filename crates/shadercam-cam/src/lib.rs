@@ -17,6 +17,7 @@ pub mod profile;
 mod report;
 pub mod shaders;
 pub mod stage;
+pub mod uniforms;
 
 pub use draw::{MAX_OVERLAY_SIDE, jet, maps_grid, rgba_to_image};
 pub use eval::{EvalSummary, pointing_hit};

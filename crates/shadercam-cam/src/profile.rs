@@ -3,7 +3,7 @@
 //! waited for, so the clock measures GPU work and not just command recording.
 
 use crate::{CamError, ExplainOptions, Explainer};
-use shadercam_kernels::kernels::Dispatch;
+use shadercam_kernels::{Dispatch, submit_and_wait};
 
 /// One row of [`dispatch_table`]: a dispatch with its output shape, multiply-adds and
 /// minimum bytes moved (0 where not meaningful).
@@ -40,7 +40,7 @@ pub fn time_parts(
         let mut pass = enc.begin_compute_pass(&Default::default());
         fwd.record(&mut pass);
     }
-    shadercam_kernels::context::submit_and_wait(ctx, enc)?;
+    submit_and_wait(ctx, enc)?;
     let forward_ms = t.elapsed().as_secs_f64() * 1e3;
     let t = std::time::Instant::now();
     let mut enc = ctx.device.create_command_encoder(&Default::default());
@@ -49,7 +49,7 @@ pub fn time_parts(
         let mut pass = enc.begin_compute_pass(&Default::default());
         cp.record(&mut pass);
     }
-    shadercam_kernels::context::submit_and_wait(ctx, enc)?;
+    submit_and_wait(ctx, enc)?;
     Ok((forward_ms, t.elapsed().as_secs_f64() * 1e3))
 }
 
@@ -69,7 +69,7 @@ pub fn time_cam(
         let mut pass = enc.begin_compute_pass(&Default::default());
         fwd.record(&mut pass);
     }
-    shadercam_kernels::context::submit_and_wait(ctx, enc)?;
+    submit_and_wait(ctx, enc)?;
     let mut enc = ctx.device.create_command_encoder(&Default::default());
     {
         let mut pass = enc.begin_compute_pass(&Default::default());
@@ -78,7 +78,7 @@ pub fn time_cam(
         }
     }
     let t = std::time::Instant::now();
-    shadercam_kernels::context::submit_and_wait(ctx, enc)?;
+    submit_and_wait(ctx, enc)?;
     Ok(t.elapsed())
 }
 

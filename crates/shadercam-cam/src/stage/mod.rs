@@ -1,0 +1,370 @@
+//! The CAM stage's pipelines and its per-batch plan: buffers, bind groups and dispatches that
+//! turn the layer4 maps left on the GPU by a forward pass into normalised heatmaps and overlays.
+//!
+//! Order of the dispatches (all in the forward pass's command encoder, one submit):
+//! targets (top-k on the GPU) → channel weights α (closed form, EigenCAM's power iteration, or
+//! Score-CAM's masked forwards + softmax) → weighted sum `Σ_k α_k A_k` → ReLU + min-max →
+//! bilinear upsampling to the crop → ReLU + min-max → JET overlay.
+//!
+//! This module validates the request, allocates the buffers every method shares and chains
+//! the parts; each method family plans its own dispatches: [`weights`] (the closed-form
+//! gradient methods and the weighted sum), [`eigen`] (EigenCAM), [`score`] (Score-CAM), and
+//! [`overlay`] (scaling, upsampling and drawing, on the crop and on the original picture).
+
+mod eigen;
+mod overlay;
+mod score;
+mod weights;
+
+pub use overlay::OriginalOverlay;
+
+use crate::uniforms::TargetParams;
+use crate::{CamError, Method, Targets};
+use shadercam_kernels::{
+    Dispatch, GpuContext, GpuError, GpuResNet, Plan, entry_pipeline, shader_module,
+};
+use std::sync::Arc;
+
+/// pytorch-grad-cam's `scale_cam_image` epsilon: `x / (max + 1e-7)`.
+pub const SCALE_EPS: f32 = 1e-7;
+
+/// Every pipeline of the CAM stage, created once.
+pub struct CamStage {
+    targets: wgpu::ComputePipeline,
+    weights: wgpu::ComputePipeline,
+    weighted_sum: wgpu::ComputePipeline,
+    normalize: wgpu::ComputePipeline,
+    upsample: wgpu::ComputePipeline,
+    blend: wgpu::ComputePipeline,
+    finish: wgpu::ComputePipeline,
+    gram: wgpu::ComputePipeline,
+    power: wgpu::ComputePipeline,
+    sc_range: wgpu::ComputePipeline,
+    sc_mask: wgpu::ComputePipeline,
+    sc_gather: wgpu::ComputePipeline,
+    sc_softmax: wgpu::ComputePipeline,
+}
+
+/// How the crop and the original picture are un-normalised for the overlay.
+#[derive(Clone, Copy, Debug)]
+pub struct Normalisation {
+    pub mean: [f32; 3],
+    pub std: [f32; 3],
+}
+
+/// Buffers and dispatches of one (forward plan, targets, method) combination.
+pub struct CamPlan {
+    pub batch: usize,
+    pub targets: usize,
+    /// The target request this plan was built for (fixed targets are baked into a buffer).
+    pub spec: Targets,
+    pub method: Method,
+    pub fh: usize,
+    pub fw: usize,
+    pub crop: usize,
+    /// `[batch, targets]` u32 class indices.
+    pub targets_buf: wgpu::Buffer,
+    /// `[batch, targets, fh·fw]`: the map before ReLU and scaling.
+    pub raw: wgpu::Buffer,
+    /// `[batch, targets, fh·fw]`: after ReLU + min-max.
+    pub norm: wgpu::Buffer,
+    /// `[batch, targets, crop, crop]`: upsampled and scaled again — pytorch-grad-cam's output.
+    pub heat: wgpu::Buffer,
+    /// `[batch, targets, crop, crop]` RGBA8 overlays.
+    pub overlay: wgpu::Buffer,
+    /// Per-map maxima of the overlay blend (cleared before each run).
+    pub max_bits: wgpu::Buffer,
+    dispatches: Vec<Dispatch>,
+    /// Score-CAM: the forward plan of the masked-input chunks and the per-chunk dispatches.
+    scorecam: Option<(Arc<Plan>, Vec<Dispatch>)>,
+    forward: Arc<Plan>,
+}
+
+impl CamPlan {
+    /// Records the CAM dispatches (after the forward pass's) into `pass`.
+    pub fn record(&self, pass: &mut wgpu::ComputePass<'_>) {
+        for d in self.dispatches() {
+            d.record(pass);
+        }
+    }
+
+    /// Every CAM dispatch in recording order: target selection first, then Score-CAM's
+    /// masked-input chunks (if any), then the rest.
+    pub fn dispatches(&self) -> impl Iterator<Item = &Dispatch> {
+        let (targets, rest) = self.dispatches.split_at(1);
+        targets
+            .iter()
+            .chain(self.scorecam.iter().flat_map(|(_, c)| c.iter()))
+            .chain(rest.iter())
+    }
+
+    /// The forward plan whose buffers this plan reads.
+    pub fn forward(&self) -> &Arc<Plan> {
+        &self.forward
+    }
+
+    /// Clears what must start at zero; call on the encoder before the compute pass.
+    pub fn clear(&self, encoder: &mut wgpu::CommandEncoder) {
+        encoder.clear_buffer(&self.max_bits, 0, None);
+    }
+}
+
+/// The sizes one plan is built for, read off the forward plan and the target request.
+struct Shape {
+    /// Images in the batch.
+    n: usize,
+    /// Targets (maps) per image.
+    t: usize,
+    /// Layer4 map height and width, and `fh·fw`.
+    fh: usize,
+    fw: usize,
+    hw: usize,
+    /// Layer4 channels, and the same in `vec4`s.
+    c: usize,
+    c4: usize,
+    /// Side of the square input crop.
+    crop: usize,
+    /// The classifier's classes.
+    classes: usize,
+}
+
+impl Shape {
+    /// Checks the request against the forward plan: at least one target, a square crop, a map
+    /// EigenCAM can hold, class indices the model has. Returns the shape and the class list
+    /// of `Targets::Fixed` (zeros, unused, for top-k).
+    fn check(
+        forward: &Plan,
+        targets: &Targets,
+        method: Method,
+    ) -> Result<(Self, Vec<u32>), CamError> {
+        let (n, t) = (forward.batch, targets.count());
+        let (fh, fw, c) = (forward.feat_h, forward.feat_w, forward.feat_c);
+        let hw = fh * fw;
+        if t == 0 {
+            return Err(CamError::Options(
+                "at least one target class is needed (--top-k must be >= 1)".into(),
+            ));
+        }
+        if forward.in_h != forward.in_w {
+            return Err(CamError::Options(
+                "the CAM stage expects a square crop".into(),
+            ));
+        }
+        if method == Method::EigenCam && hw > eigen::MAX_PIXELS {
+            return Err(CamError::Options(format!(
+                "eigencam supports layer4 maps of up to {} pixels, got {fh}x{fw}",
+                eigen::MAX_PIXELS
+            )));
+        }
+        let classes = forward.classes;
+        let fixed: Vec<u32> = match targets {
+            Targets::Fixed(v) => {
+                if let Some(bad) = v.iter().find(|&&c| c >= classes) {
+                    return Err(CamError::Options(format!(
+                        "target class {bad} is outside the model's {classes} classes (0..{})",
+                        classes - 1
+                    )));
+                }
+                v.iter().map(|&c| c as u32).collect()
+            }
+            Targets::TopK(k) => {
+                if *k > classes {
+                    return Err(CamError::Options(format!(
+                        "--top-k {k} exceeds the model's {classes} classes"
+                    )));
+                }
+                vec![0; *k]
+            }
+        };
+        let shape = Shape {
+            n,
+            t,
+            fh,
+            fw,
+            hw,
+            c,
+            c4: c / 4,
+            crop: forward.in_h,
+            classes,
+        };
+        Ok((shape, fixed))
+    }
+
+    /// Maps in the batch: one per (image, target).
+    fn maps(&self) -> usize {
+        self.n * self.t
+    }
+}
+
+/// The buffers shared by the method families, allocated once per plan.
+struct Buffers {
+    /// `[t]` the fixed target classes (zeros for top-k).
+    fixed: wgpu::Buffer,
+    /// `[n, t]` u32 class indices chosen on the GPU.
+    targets: wgpu::Buffer,
+    /// `[n, t, c]` channel weights α.
+    alphas: wgpu::Buffer,
+    /// `[n, t, fh·fw]` the map before ReLU and scaling.
+    raw: wgpu::Buffer,
+    /// `[n, t, fh·fw]` after ReLU + min-max.
+    normed: wgpu::Buffer,
+    /// `[n, t, crop, crop]` upsampled, before the second min-max.
+    up: wgpu::Buffer,
+    /// `[n, t, crop, crop]` the heatmaps.
+    heat: wgpu::Buffer,
+    /// `[n, t, crop, crop]` RGBA8 overlays.
+    overlay: wgpu::Buffer,
+    /// `[n, t]` per-map maxima of the overlay blend.
+    max_bits: wgpu::Buffer,
+    /// A small buffer for bindings an entry point does not read.
+    none: wgpu::Buffer,
+}
+
+impl Buffers {
+    fn new(ctx: &GpuContext, s: &Shape, fixed: &[u32]) -> Result<Self, GpuError> {
+        let (maps, hw, crop2) = (s.maps(), s.hw, s.crop * s.crop);
+        Ok(Self {
+            fixed: ctx.storage_from("cam fixed targets", fixed)?,
+            targets: ctx.storage("cam targets", (maps * 4) as u64)?,
+            alphas: ctx.storage("cam alphas", (maps * s.c * 4) as u64)?,
+            raw: ctx.storage("cam raw maps", (maps * hw * 4) as u64)?,
+            normed: ctx.storage("cam normalised maps", (maps * hw * 4) as u64)?,
+            up: ctx.storage("cam upsampled", (maps * crop2 * 4) as u64)?,
+            heat: ctx.storage("cam heatmaps", (maps * crop2 * 4) as u64)?,
+            overlay: ctx.storage("cam overlays", (maps * crop2 * 4) as u64)?,
+            max_bits: ctx.storage("cam overlay maxima", (maps * 4) as u64)?,
+            none: ctx.storage("unused", 16)?,
+        })
+    }
+}
+
+impl CamStage {
+    pub fn new(ctx: &GpuContext) -> Result<Self, GpuError> {
+        use crate::shaders::*;
+        let one = |name: &str, src: &str| {
+            entry_pipeline(ctx, &shader_module(ctx, name, src)?, name, "main")
+        };
+        let overlay = shader_module(ctx, "cam_overlay", CAM_OVERLAY)?;
+        let eigen = shader_module(ctx, "eigencam", EIGENCAM)?;
+        let mask = shader_module(ctx, "scorecam_mask", SCORECAM_MASK)?;
+        let softmax = shader_module(ctx, "scorecam_softmax", SCORECAM_SOFTMAX)?;
+        Ok(Self {
+            targets: one("cam_targets", CAM_TARGETS)?,
+            weights: one("cam_weights", CAM_WEIGHTS)?,
+            weighted_sum: one("cam_weighted_sum", CAM_WEIGHTED_SUM)?,
+            normalize: one("cam_normalize", CAM_NORMALIZE)?,
+            upsample: one("cam_upsample", CAM_UPSAMPLE)?,
+            blend: entry_pipeline(ctx, &overlay, "cam_overlay", "blend")?,
+            finish: entry_pipeline(ctx, &overlay, "cam_overlay", "finish")?,
+            gram: entry_pipeline(ctx, &eigen, "eigencam", "gram_entry")?,
+            power: entry_pipeline(ctx, &eigen, "eigencam", "power")?,
+            sc_range: entry_pipeline(ctx, &mask, "scorecam_mask", "range")?,
+            sc_mask: entry_pipeline(ctx, &mask, "scorecam_mask", "mask")?,
+            sc_gather: entry_pipeline(ctx, &softmax, "scorecam_softmax", "gather")?,
+            sc_softmax: entry_pipeline(ctx, &softmax, "scorecam_softmax", "softmax")?,
+        })
+    }
+
+    fn dispatch(
+        &self,
+        ctx: &GpuContext,
+        pipeline: &wgpu::ComputePipeline,
+        label: &str,
+        params: &[u8],
+        buffers: &[(u32, &wgpu::Buffer)],
+        workgroups: (u32, u32, u32),
+    ) -> Result<Dispatch, GpuError> {
+        let ubuf = ctx.uniform_bytes(label, params)?;
+        let layout = pipeline.get_bind_group_layout(0);
+        let mut entries = vec![wgpu::BindGroupEntry {
+            binding: 0,
+            resource: ubuf.as_entire_binding(),
+        }];
+        entries.extend(buffers.iter().map(|(i, b)| wgpu::BindGroupEntry {
+            binding: *i,
+            resource: b.as_entire_binding(),
+        }));
+        let bind_group = ctx.scoped(label, || {
+            ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
+                label: Some(label),
+                layout: &layout,
+                entries: &entries,
+            })
+        })?;
+        Ok(Dispatch {
+            label: label.to_owned(),
+            pipeline: pipeline.clone(),
+            bind_group,
+            workgroups,
+        })
+    }
+
+    /// Builds the CAM plan reading `forward`'s layer4 maps and logits.
+    pub fn plan(
+        &self,
+        ctx: &GpuContext,
+        net: &mut GpuResNet,
+        forward: Arc<Plan>,
+        targets: &Targets,
+        method: Method,
+        norm: Normalisation,
+    ) -> Result<CamPlan, CamError> {
+        let (s, fixed) = Shape::check(&forward, targets, method)?;
+        let b = Buffers::new(ctx, &s, &fixed)?;
+        let fixed_targets = matches!(targets, Targets::Fixed(_));
+        let mut ds = vec![self.plan_targets(ctx, &forward, &s, &b, fixed_targets)?];
+        let mut scorecam = None;
+        match method {
+            Method::EigenCam => ds.extend(self.plan_eigen(ctx, &forward, &s, &b)?),
+            Method::ScoreCam => scorecam = Some(self.plan_score(ctx, net, &forward, &s, &b)?),
+            _ => ds.push(self.plan_weights(ctx, net, &forward, &s, &b, method)?),
+        }
+        if method != Method::EigenCam {
+            ds.push(self.plan_weighted_sum(ctx, &forward, &s, &b)?);
+        }
+        ds.extend(self.plan_crop_maps(ctx, &forward, &s, &b, method.relu(), norm)?);
+        Ok(CamPlan {
+            batch: s.n,
+            targets: s.t,
+            spec: targets.clone(),
+            method,
+            fh: s.fh,
+            fw: s.fw,
+            crop: s.crop,
+            targets_buf: b.targets,
+            raw: b.raw,
+            norm: b.normed,
+            heat: b.heat,
+            overlay: b.overlay,
+            max_bits: b.max_bits,
+            dispatches: ds,
+            scorecam,
+            forward,
+        })
+    }
+
+    /// Target selection: the top-k classes of each image's logits, or the fixed list.
+    fn plan_targets(
+        &self,
+        ctx: &GpuContext,
+        forward: &Plan,
+        s: &Shape,
+        b: &Buffers,
+        fixed: bool,
+    ) -> Result<Dispatch, GpuError> {
+        let p = TargetParams {
+            batch: s.n as u32,
+            classes: s.classes as u32,
+            k: s.t as u32,
+            fixed: fixed as u32,
+        };
+        self.dispatch(
+            ctx,
+            &self.targets,
+            "cam_targets",
+            bytemuck::bytes_of(&p),
+            &[(1, &forward.logits), (2, &b.fixed), (3, &b.targets)],
+            ((s.n as u32).div_ceil(64), 1, 1),
+        )
+    }
+}

@@ -1,0 +1,226 @@
+//! Scaling and drawing the maps: ReLU + min-max of the raw maps, bilinear upsampling to the
+//! crop (cv2.resize's placement), ReLU + min-max again — pytorch-grad-cam's heatmap — and the
+//! JET overlay on the crop; and the same heat drawn over the original picture.
+
+use super::{Buffers, CamPlan, CamStage, Normalisation, SCALE_EPS, Shape};
+use crate::uniforms::{NormParams, OverlayParams, UpParams};
+use shadercam_kernels::{Dispatch, GpuContext, GpuError, Plan, grid, linear_grid};
+
+/// The dispatches that draw one map over an original picture, and the buffers they fill.
+pub struct OriginalOverlay {
+    /// Upsample, blend and finish, in recording order.
+    pub dispatches: Vec<Dispatch>,
+    /// `[height·width]` RGBA8: the picture with the heat over it (read this back).
+    pub output: wgpu::Buffer,
+    /// The blend's maximum; clear it on the encoder before the compute pass.
+    pub max_bits: wgpu::Buffer,
+}
+
+impl CamStage {
+    /// From `b.raw` to the heatmaps and overlays of the crop: min-max of the `fh`x`fw` maps
+    /// (ReLU first when `relu`), upsampling to the crop, min-max again, then the JET blend
+    /// (per-map maximum) and the finished RGBA8 overlays over the un-normalised crop.
+    pub(super) fn plan_crop_maps(
+        &self,
+        ctx: &GpuContext,
+        forward: &Plan,
+        s: &Shape,
+        b: &Buffers,
+        relu: bool,
+        norm: Normalisation,
+    ) -> Result<Vec<Dispatch>, GpuError> {
+        let crop = s.crop;
+        let maps = s.maps() as u32;
+        let relu = relu as u32;
+        let wg = grid(maps, ctx.limits.max_compute_workgroups_per_dimension);
+        let mut ds = Vec::new();
+        let p = NormParams {
+            maps,
+            len: s.hw as u32,
+            relu,
+            eps: SCALE_EPS,
+        };
+        ds.push(self.dispatch(
+            ctx,
+            &self.normalize,
+            &format!("cam_normalize {}x{}", s.fh, s.fw),
+            bytemuck::bytes_of(&p),
+            &[(1, &b.raw), (2, &b.normed)],
+            (wg.0, wg.1, 1),
+        )?);
+        let up_p = resize_params(maps, (s.fh, s.fw), (crop, crop), 0);
+        ds.push(self.dispatch(
+            ctx,
+            &self.upsample,
+            "cam_upsample crop",
+            bytemuck::bytes_of(&up_p),
+            &[(1, &b.normed), (2, &b.up)],
+            linear_grid(ctx, s.maps() * crop * crop, 64),
+        )?);
+        let p = NormParams {
+            maps,
+            len: (crop * crop) as u32,
+            relu,
+            eps: SCALE_EPS,
+        };
+        ds.push(self.dispatch(
+            ctx,
+            &self.normalize,
+            "cam_normalize crop",
+            bytemuck::bytes_of(&p),
+            &[(1, &b.up), (2, &b.heat)],
+            (wg.0, wg.1, 1),
+        )?);
+        let op = OverlayParams {
+            maps,
+            h: crop as u32,
+            w: crop as u32,
+            mode: 0,
+            targets: s.t as u32,
+            map_base: 0,
+            dim: 1.0,
+            _pad: 0,
+            mean: [norm.mean[0], norm.mean[1], norm.mean[2], 0.0],
+            stdev: [norm.std[0], norm.std[1], norm.std[2], 1.0],
+            rect: [0, 0, crop as u32, crop as u32],
+        };
+        let grid = linear_grid(ctx, s.maps() * crop * crop, 64);
+        ds.push(self.dispatch(
+            ctx,
+            &self.blend,
+            "cam_overlay blend",
+            bytemuck::bytes_of(&op),
+            &[
+                (1, &b.heat),
+                (2, &forward.input),
+                (3, &b.none),
+                (4, &b.max_bits),
+            ],
+            grid,
+        )?);
+        ds.push(self.dispatch(
+            ctx,
+            &self.finish,
+            "cam_overlay finish",
+            bytemuck::bytes_of(&op),
+            &[
+                (1, &b.heat),
+                (2, &forward.input),
+                (3, &b.none),
+                (4, &b.max_bits),
+                (5, &b.overlay),
+            ],
+            grid,
+        )?);
+        Ok(ds)
+    }
+
+    /// Dispatches that draw map `map` (an index into the plan's `[batch·targets]` maps) over
+    /// an original picture of `width`x`height` RGBA8 pixels. `place` maps a picture pixel to the
+    /// layer4 map's coordinates (see [`crate::OriginalView`]); pixels outside `rect`
+    /// are dimmed.
+    #[allow(clippy::too_many_arguments)]
+    pub fn original_overlay(
+        &self,
+        ctx: &GpuContext,
+        plan: &CamPlan,
+        map: usize,
+        (width, height): (usize, usize),
+        rgba: &[u32],
+        place: [f32; 4],
+        rect: [u32; 4],
+    ) -> Result<OriginalOverlay, GpuError> {
+        let px = width * height;
+        let img = ctx.storage_from("original image", rgba)?;
+        let up = ctx.storage("original heat", (px * 4) as u64)?;
+        let output = ctx.storage("original overlay", (px * 4) as u64)?;
+        let max_bits = ctx.storage("original overlay max", 4)?;
+        let none = ctx.storage("unused", 16)?;
+        let up_p = UpParams {
+            maps: 1,
+            src_h: plan.fh as u32,
+            src_w: plan.fw as u32,
+            dst_h: height as u32,
+            dst_w: width as u32,
+            src_base: map as u32,
+            total: px as u32,
+            _pad: 0,
+            scale_x: place[0],
+            offset_x: place[1],
+            scale_y: place[2],
+            offset_y: place[3],
+        };
+        let grid = linear_grid(ctx, px, 64);
+        let mut dispatches = vec![self.dispatch(
+            ctx,
+            &self.upsample,
+            "original upsample",
+            bytemuck::bytes_of(&up_p),
+            &[(1, &plan.norm), (2, &up)],
+            grid,
+        )?];
+        let op = OverlayParams {
+            maps: 1,
+            h: height as u32,
+            w: width as u32,
+            mode: 1,
+            targets: 1,
+            map_base: 0,
+            dim: 0.45,
+            rect,
+            ..Default::default()
+        };
+        dispatches.push(self.dispatch(
+            ctx,
+            &self.blend,
+            "original blend",
+            bytemuck::bytes_of(&op),
+            &[(1, &up), (2, &none), (3, &img), (4, &max_bits)],
+            grid,
+        )?);
+        dispatches.push(self.dispatch(
+            ctx,
+            &self.finish,
+            "original finish",
+            bytemuck::bytes_of(&op),
+            &[
+                (1, &up),
+                (2, &none),
+                (3, &img),
+                (4, &max_bits),
+                (5, &output),
+            ],
+            grid,
+        )?);
+        Ok(OriginalOverlay {
+            dispatches,
+            output,
+            max_bits,
+        })
+    }
+}
+
+/// cv2.resize's INTER_LINEAR placement for `src` → `dst`: `s = (d + 0.5)·src/dst - 0.5`.
+fn resize_params(
+    maps: u32,
+    (sh, sw): (usize, usize),
+    (dh, dw): (usize, usize),
+    src_base: u32,
+) -> UpParams {
+    let sx = sw as f32 / dw as f32;
+    let sy = sh as f32 / dh as f32;
+    UpParams {
+        maps,
+        src_h: sh as u32,
+        src_w: sw as u32,
+        dst_h: dh as u32,
+        dst_w: dw as u32,
+        src_base,
+        total: maps * (dh * dw) as u32,
+        _pad: 0,
+        scale_x: sx,
+        offset_x: 0.5 * sx - 0.5,
+        scale_y: sy,
+        offset_y: 0.5 * sy - 0.5,
+    }
+}

@@ -1,0 +1,74 @@
+//! The closed-form gradient family (CAM, Grad-CAM, HiResCAM, XGrad-CAM, Grad-CAM++,
+//! LayerCAM): for a network that ends in global average pooling and one linear layer, each
+//! method's channel weights α are a formula of the fc row and the layer4 maps
+//! (docs/cam-math.md derives each one). Also the weighted sum `Σ_k α_k A_k`, which Score-CAM
+//! shares.
+
+use super::{Buffers, CamStage, Shape};
+use crate::Method;
+use crate::uniforms::{SumParams, WeightParams};
+use shadercam_kernels::{Dispatch, GpuContext, GpuError, GpuResNet, Plan, linear_grid};
+
+impl CamStage {
+    /// The channel weights α of `method` (shaders/cam_weights.wgsl), one invocation per
+    /// (image, target, four channels), written to `b.alphas`.
+    pub(super) fn plan_weights(
+        &self,
+        ctx: &GpuContext,
+        net: &GpuResNet,
+        forward: &Plan,
+        s: &Shape,
+        b: &Buffers,
+        method: Method,
+    ) -> Result<Dispatch, GpuError> {
+        let p = WeightParams {
+            batch: s.n as u32,
+            targets: s.t as u32,
+            hw: s.hw as u32,
+            c4: s.c4 as u32,
+            method: method.weight_code(),
+            total: (s.maps() * s.c4) as u32,
+            ..Default::default()
+        };
+        self.dispatch(
+            ctx,
+            &self.weights,
+            "cam_weights",
+            bytemuck::bytes_of(&p),
+            &[
+                (1, forward.features()),
+                (2, net.fc_weight()),
+                (3, &b.targets),
+                (4, &b.alphas),
+            ],
+            linear_grid(ctx, s.maps() * s.c4, 64),
+        )
+    }
+
+    /// The raw maps `Σ_k α_k A_k` (shaders/cam_weighted_sum.wgsl) from `b.alphas` into
+    /// `b.raw`, one invocation per map pixel.
+    pub(super) fn plan_weighted_sum(
+        &self,
+        ctx: &GpuContext,
+        forward: &Plan,
+        s: &Shape,
+        b: &Buffers,
+    ) -> Result<Dispatch, GpuError> {
+        let p = SumParams {
+            batch: s.n as u32,
+            targets: s.t as u32,
+            hw: s.hw as u32,
+            c4: s.c4 as u32,
+            total: (s.maps() * s.hw) as u32,
+            ..Default::default()
+        };
+        self.dispatch(
+            ctx,
+            &self.weighted_sum,
+            "cam_weighted_sum",
+            bytemuck::bytes_of(&p),
+            &[(1, forward.features()), (2, &b.alphas), (3, &b.raw)],
+            linear_grid(ctx, s.maps() * s.hw, 64),
+        )
+    }
+}

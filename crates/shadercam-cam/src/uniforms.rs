@@ -1,0 +1,135 @@
+//! The Rust mirrors of the CAM shaders' uniform structs: `#[repr(C)]` + bytemuck `Pod`, same
+//! name and field order as the WGSL struct, explicit `_pad` fields where WGSL's layout leaves
+//! a gap (every struct is a multiple of 16 bytes, as a uniform buffer's binding requires).
+//!
+//! `tests/shaders.rs` of this crate checks each struct's size and member offsets against the
+//! WGSL declaration (read with naga), so a field added on one side only fails a test.
+
+macro_rules! params {
+    ($(#[$doc:meta])* $name:ident { $($f:ident : $t:ty),* $(,)? }) => {
+        $(#[$doc])*
+        #[repr(C)]
+        #[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
+        pub struct $name { $(pub $f: $t),* }
+    };
+}
+
+params!(
+    /// `TargetParams` of shaders/cam_targets.wgsl: top-k (or fixed) target classes per image.
+    TargetParams {
+        batch: u32,
+        classes: u32,
+        k: u32,
+        fixed: u32
+    }
+);
+params!(
+    /// `WeightParams` of shaders/cam_weights.wgsl: the closed-form channel weights α.
+    WeightParams {
+        batch: u32,
+        targets: u32,
+        hw: u32,
+        c4: u32,
+        method: u32,
+        total: u32,
+        _pad0: u32,
+        _pad1: u32
+    }
+);
+params!(
+    /// `SumParams` of shaders/cam_weighted_sum.wgsl: `Σ_k α_k A_k` per map pixel.
+    SumParams {
+        batch: u32,
+        targets: u32,
+        hw: u32,
+        c4: u32,
+        total: u32,
+        _pad0: u32,
+        _pad1: u32,
+        _pad2: u32
+    }
+);
+params!(
+    /// `NormParams` of shaders/cam_normalize.wgsl: ReLU + min-max of whole maps.
+    NormParams {
+        maps: u32,
+        len: u32,
+        relu: u32,
+        eps: f32
+    }
+);
+params!(
+    /// `UpParams` of shaders/cam_upsample.wgsl: bilinear resampling with a per-axis
+    /// `src = dst·scale + offset` placement.
+    UpParams {
+        maps: u32,
+        src_h: u32,
+        src_w: u32,
+        dst_h: u32,
+        dst_w: u32,
+        src_base: u32,
+        total: u32,
+        _pad: u32,
+        scale_x: f32,
+        offset_x: f32,
+        scale_y: f32,
+        offset_y: f32,
+    }
+);
+params!(
+    /// `OverlayParams` of shaders/cam_overlay.wgsl: JET heat blended over the crop (mode 0)
+    /// or over the original picture (mode 1).
+    OverlayParams {
+        maps: u32,
+        h: u32,
+        w: u32,
+        mode: u32,
+        targets: u32,
+        map_base: u32,
+        dim: f32,
+        _pad: u32,
+        mean: [f32; 4],
+        stdev: [f32; 4],
+        rect: [u32; 4],
+    }
+);
+params!(
+    /// `EigenParams` of shaders/eigencam.wgsl: Gram matrix and power iteration.
+    EigenParams {
+        batch: u32,
+        hw: u32,
+        c4: u32,
+        targets: u32,
+        iters: u32,
+        _pad0: u32,
+        _pad1: u32,
+        _pad2: u32
+    }
+);
+params!(
+    /// `MaskParams` of shaders/scorecam_mask.wgsl: one chunk of Score-CAM's masked inputs.
+    MaskParams {
+        h: u32,
+        w: u32,
+        fh: u32,
+        fw: u32,
+        c4: u32,
+        image: u32,
+        k0: u32,
+        count: u32
+    }
+);
+params!(
+    /// `SoftmaxParams` of shaders/scorecam_softmax.wgsl: gathering the masked scores and their
+    /// softmax over the channels.
+    SoftmaxParams {
+        targets: u32,
+        classes: u32,
+        maps: u32,
+        image: u32,
+        k0: u32,
+        count: u32,
+        pairs: u32,
+        _pad: u32
+    }
+);
