@@ -1,12 +1,12 @@
 //! The CAM stage alone (target selection, channel weights, weighted sum, min-max, upsampling,
 //! min-max, JET overlay) on the layer4 maps a forward pass left on the GPU, for the closed-form
 //! methods and EigenCAM, at batch 1 and 8. `iter_custom` records N copies of the stage in one
-//! compute pass, submits once, waits, then reads the clock (`Explainer::time_cam`).
+//! compute pass, submits once, waits, then reads the clock (`shadercam_cam::profile::time_cam`).
 //! Score-CAM is left out: it is 2048 forward passes, not a post-processing stage.
 //! Run: `cargo bench --bench cam`.
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use shadercam_cam::{ExplainOptions, Explainer, Method};
+use shadercam_cam::{ExplainOptions, Explainer, Method, profile};
 use shadercam_loader::ResNet;
 use shadercam_suite::{Rng, default_weights, gpu};
 use std::time::Duration;
@@ -29,8 +29,7 @@ fn bench_cam(c: &mut Criterion) {
                 BenchmarkId::new(method.name(), format!("batch{batch}")),
                 |b| {
                     b.iter_custom(|iters| {
-                        ex.time_cam(&x, 224, &opts, iters as u32)
-                            .expect("cam stage")
+                        profile::time_cam(&mut ex, &x, 224, &opts, iters as u32).expect("cam stage")
                     })
                 },
             );

@@ -13,6 +13,7 @@ mod layout;
 mod linear;
 mod plan;
 mod pool;
+mod profile;
 mod weights;
 // TEMPORARY `pub` (issue 9): old module paths, kept until every caller imports from the root.
 pub mod context;
@@ -21,7 +22,7 @@ pub mod shaders;
 
 // Everything public is re-exported here: import from the crate root
 // (`use shadercam_kernels::{Dispatch, GpuContext, Plan};`).
-pub use context::{GpuContext, Readback, submit_and_wait, time_dispatches};
+pub use context::{GpuContext, Readback};
 pub use conv::{
     CONV_RELU, CONV_RESIDUAL, Conv2d, ConvParams, ConvShape, ConvVariant, DIRECT_CHANNELS,
     DIRECT_PIXELS, Precision,
@@ -35,6 +36,7 @@ pub use linear::{Linear, LinearParams};
 pub use network::{GpuResNet, Kernels};
 pub use plan::{BufRef, Plan, Step};
 pub use pool::{GapParams, GlobalAvgPool, MaxPool, PoolParams};
+pub use profile::{submit_and_wait, time_dispatches};
 
 /// TEMPORARY (issue 9): the old path `shadercam_kernels::kernels::...`, until every caller
 /// imports from the crate root.
