@@ -277,10 +277,12 @@ impl Explainer {
             )),
             other => other,
         })?;
-        let logits = &data[0];
-        let targets: Vec<u32> = data[1].iter().map(|v| v.to_bits()).collect();
-        let (raw, heat, overlay) = (&data[2], &data[3], &data[4]);
-        let features = opts.keep_features.then(|| &data[5]);
+        let logits = data[0].to_vec::<f32>();
+        let targets = data[1].to_vec::<u32>();
+        let raw = data[2].to_vec::<f32>();
+        let heat = data[3].to_vec::<f32>();
+        let overlay = data[4].to_vec::<u32>();
+        let features = opts.keep_features.then(|| data[5].to_vec::<f32>());
         let first_extra = 5 + opts.keep_features as usize;
         let mut results = Vec::with_capacity(n);
         for b in 0..n {
@@ -299,18 +301,13 @@ impl Explainer {
                     .map(|m| heat[m * crop2..(m + 1) * crop2].to_vec())
                     .collect(),
                 overlays: maps
-                    .map(|m| {
-                        overlay[m * crop2..(m + 1) * crop2]
-                            .iter()
-                            .map(|v| v.to_bits())
-                            .collect()
-                    })
+                    .map(|m| overlay[m * crop2..(m + 1) * crop2].to_vec())
                     .collect(),
                 original_overlay: extra
                     .iter()
                     .position(|e| e.image == b)
-                    .map(|j| data[first_extra + j].iter().map(|v| v.to_bits()).collect()),
-                features: features.map(|f| {
+                    .map(|j| data[first_extra + j].to_vec::<u32>()),
+                features: features.as_ref().map(|f| {
                     let per = fh * fw * fwd.feat_c;
                     f[b * per..(b + 1) * per].to_vec()
                 }),

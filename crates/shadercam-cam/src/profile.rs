@@ -15,15 +15,6 @@ pub struct DispatchRow {
     pub dispatch: Dispatch,
 }
 
-fn clone_dispatch(d: &Dispatch) -> Dispatch {
-    Dispatch {
-        label: d.label.clone(),
-        pipeline: d.pipeline.clone(),
-        bind_group: d.bind_group.clone(),
-        workgroups: d.workgroups,
-    }
-}
-
 /// One timed run of a batch for `shadercam bench`: milliseconds of the forward pass alone,
 /// of the CAM stage alone (on the maps the forward left), each submitted and waited for.
 pub fn time_parts(
@@ -102,7 +93,7 @@ pub fn dispatch_table(
                 shape: format!("{b}x{h}x{w}x{c}"),
                 macs: s.macs,
                 bytes: s.bytes,
-                dispatch: clone_dispatch(&s.dispatch),
+                dispatch: s.dispatch.clone(),
             }
         })
         .collect();
@@ -111,7 +102,7 @@ pub fn dispatch_table(
         shape: String::new(),
         macs: 0,
         bytes: 0,
-        dispatch: clone_dispatch(d),
+        dispatch: d.clone(),
     }));
     Ok(rows)
 }

@@ -35,22 +35,18 @@ impl CamStage {
             ..Default::default()
         };
         Ok(vec![
-            self.dispatch(
-                ctx,
-                &self.gram,
-                "eigencam gram",
-                bytemuck::bytes_of(&p),
-                &[(1, forward.features()), (2, &gram)],
-                linear_grid(ctx, n * hw * hw, 64),
-            )?,
-            self.dispatch(
-                ctx,
-                &self.power,
-                "eigencam power",
-                bytemuck::bytes_of(&p),
-                &[(2, &gram), (3, &b.raw)],
-                (n as u32, 1, 1),
-            )?,
+            Dispatch::builder("eigencam gram", &self.gram)
+                .uniform(&p)
+                .bind(forward.features())
+                .bind(&gram)
+                .workgroups(linear_grid(ctx, n * hw * hw, 64))
+                .build(ctx)?,
+            Dispatch::builder("eigencam power", &self.power)
+                .uniform(&p)
+                .bind_at(2, &gram)
+                .bind(&b.raw)
+                .workgroups((n as u32, 1, 1))
+                .build(ctx)?,
         ])
     }
 }

@@ -265,40 +265,6 @@ impl CamStage {
         })
     }
 
-    fn dispatch(
-        &self,
-        ctx: &GpuContext,
-        pipeline: &wgpu::ComputePipeline,
-        label: &str,
-        params: &[u8],
-        buffers: &[(u32, &wgpu::Buffer)],
-        workgroups: (u32, u32, u32),
-    ) -> Result<Dispatch, GpuError> {
-        let ubuf = ctx.uniform_bytes(label, params)?;
-        let layout = pipeline.get_bind_group_layout(0);
-        let mut entries = vec![wgpu::BindGroupEntry {
-            binding: 0,
-            resource: ubuf.as_entire_binding(),
-        }];
-        entries.extend(buffers.iter().map(|(i, b)| wgpu::BindGroupEntry {
-            binding: *i,
-            resource: b.as_entire_binding(),
-        }));
-        let bind_group = ctx.scoped(label, || {
-            ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
-                label: Some(label),
-                layout: &layout,
-                entries: &entries,
-            })
-        })?;
-        Ok(Dispatch {
-            label: label.to_owned(),
-            pipeline: pipeline.clone(),
-            bind_group,
-            workgroups,
-        })
-    }
-
     /// Builds the CAM plan reading `forward`'s layer4 maps and logits.
     pub fn plan(
         &self,
@@ -358,13 +324,12 @@ impl CamStage {
             k: s.t as u32,
             fixed: fixed as u32,
         };
-        self.dispatch(
-            ctx,
-            &self.targets,
-            "cam_targets",
-            bytemuck::bytes_of(&p),
-            &[(1, &forward.logits), (2, &b.fixed), (3, &b.targets)],
-            ((s.n as u32).div_ceil(64), 1, 1),
-        )
+        Dispatch::builder("cam_targets", &self.targets)
+            .uniform(&p)
+            .bind(&forward.logits)
+            .bind(&b.fixed)
+            .bind(&b.targets)
+            .workgroups(((s.n as u32).div_ceil(64), 1, 1))
+            .build(ctx)
     }
 }

@@ -40,37 +40,37 @@ impl CamStage {
             relu,
             eps: SCALE_EPS,
         };
-        ds.push(self.dispatch(
-            ctx,
-            &self.normalize,
-            &format!("cam_normalize {}x{}", s.fh, s.fw),
-            bytemuck::bytes_of(&p),
-            &[(1, &b.raw), (2, &b.normed)],
-            (wg.0, wg.1, 1),
-        )?);
+        ds.push(
+            Dispatch::builder(&format!("cam_normalize {}x{}", s.fh, s.fw), &self.normalize)
+                .uniform(&p)
+                .bind(&b.raw)
+                .bind(&b.normed)
+                .workgroups((wg.0, wg.1, 1))
+                .build(ctx)?,
+        );
         let up_p = resize_params(maps, (s.fh, s.fw), (crop, crop), 0);
-        ds.push(self.dispatch(
-            ctx,
-            &self.upsample,
-            "cam_upsample crop",
-            bytemuck::bytes_of(&up_p),
-            &[(1, &b.normed), (2, &b.up)],
-            linear_grid(ctx, s.maps() * crop * crop, 64),
-        )?);
+        ds.push(
+            Dispatch::builder("cam_upsample crop", &self.upsample)
+                .uniform(&up_p)
+                .bind(&b.normed)
+                .bind(&b.up)
+                .workgroups(linear_grid(ctx, s.maps() * crop * crop, 64))
+                .build(ctx)?,
+        );
         let p = NormParams {
             maps,
             len: (crop * crop) as u32,
             relu,
             eps: SCALE_EPS,
         };
-        ds.push(self.dispatch(
-            ctx,
-            &self.normalize,
-            "cam_normalize crop",
-            bytemuck::bytes_of(&p),
-            &[(1, &b.up), (2, &b.heat)],
-            (wg.0, wg.1, 1),
-        )?);
+        ds.push(
+            Dispatch::builder("cam_normalize crop", &self.normalize)
+                .uniform(&p)
+                .bind(&b.up)
+                .bind(&b.heat)
+                .workgroups((wg.0, wg.1, 1))
+                .build(ctx)?,
+        );
         let op = OverlayParams {
             maps,
             h: crop as u32,
@@ -85,33 +85,27 @@ impl CamStage {
             rect: [0, 0, crop as u32, crop as u32],
         };
         let grid = linear_grid(ctx, s.maps() * crop * crop, 64);
-        ds.push(self.dispatch(
-            ctx,
-            &self.blend,
-            "cam_overlay blend",
-            bytemuck::bytes_of(&op),
-            &[
-                (1, &b.heat),
-                (2, &forward.input),
-                (3, &b.none),
-                (4, &b.max_bits),
-            ],
-            grid,
-        )?);
-        ds.push(self.dispatch(
-            ctx,
-            &self.finish,
-            "cam_overlay finish",
-            bytemuck::bytes_of(&op),
-            &[
-                (1, &b.heat),
-                (2, &forward.input),
-                (3, &b.none),
-                (4, &b.max_bits),
-                (5, &b.overlay),
-            ],
-            grid,
-        )?);
+        ds.push(
+            Dispatch::builder("cam_overlay blend", &self.blend)
+                .uniform(&op)
+                .bind(&b.heat)
+                .bind(&forward.input)
+                .bind(&b.none)
+                .bind(&b.max_bits)
+                .workgroups(grid)
+                .build(ctx)?,
+        );
+        ds.push(
+            Dispatch::builder("cam_overlay finish", &self.finish)
+                .uniform(&op)
+                .bind(&b.heat)
+                .bind(&forward.input)
+                .bind(&b.none)
+                .bind(&b.max_bits)
+                .bind(&b.overlay)
+                .workgroups(grid)
+                .build(ctx)?,
+        );
         Ok(ds)
     }
 
@@ -151,14 +145,14 @@ impl CamStage {
             offset_y: place[3],
         };
         let grid = linear_grid(ctx, px, 64);
-        let mut dispatches = vec![self.dispatch(
-            ctx,
-            &self.upsample,
-            "original upsample",
-            bytemuck::bytes_of(&up_p),
-            &[(1, &plan.norm), (2, &up)],
-            grid,
-        )?];
+        let mut dispatches = vec![
+            Dispatch::builder("original upsample", &self.upsample)
+                .uniform(&up_p)
+                .bind(&plan.norm)
+                .bind(&up)
+                .workgroups(grid)
+                .build(ctx)?,
+        ];
         let op = OverlayParams {
             maps: 1,
             h: height as u32,
@@ -170,28 +164,27 @@ impl CamStage {
             rect,
             ..Default::default()
         };
-        dispatches.push(self.dispatch(
-            ctx,
-            &self.blend,
-            "original blend",
-            bytemuck::bytes_of(&op),
-            &[(1, &up), (2, &none), (3, &img), (4, &max_bits)],
-            grid,
-        )?);
-        dispatches.push(self.dispatch(
-            ctx,
-            &self.finish,
-            "original finish",
-            bytemuck::bytes_of(&op),
-            &[
-                (1, &up),
-                (2, &none),
-                (3, &img),
-                (4, &max_bits),
-                (5, &output),
-            ],
-            grid,
-        )?);
+        dispatches.push(
+            Dispatch::builder("original blend", &self.blend)
+                .uniform(&op)
+                .bind(&up)
+                .bind(&none)
+                .bind(&img)
+                .bind(&max_bits)
+                .workgroups(grid)
+                .build(ctx)?,
+        );
+        dispatches.push(
+            Dispatch::builder("original finish", &self.finish)
+                .uniform(&op)
+                .bind(&up)
+                .bind(&none)
+                .bind(&img)
+                .bind(&max_bits)
+                .bind(&output)
+                .workgroups(grid)
+                .build(ctx)?,
+        );
         Ok(OriginalOverlay {
             dispatches,
             output,

@@ -42,37 +42,26 @@ impl CamStage {
                     k0: k0 as u32,
                     count: count as u32,
                 };
-                chunks.push(self.dispatch(
-                    ctx,
-                    &self.sc_range,
-                    "scorecam range",
-                    bytemuck::bytes_of(&mp),
-                    &[(1, feats), (4, &ranges)],
-                    ((count as u32).div_ceil(64), 1, 1),
-                )?);
-                let bufs = [
-                    (1, feats),
-                    (2, &forward.input),
-                    (3, &splan.input),
-                    (4, &ranges),
-                ];
-                chunks.push(self.dispatch(
-                    ctx,
-                    &self.sc_mask,
-                    "scorecam mask",
-                    bytemuck::bytes_of(&mp),
-                    &bufs,
-                    linear_grid(ctx, count * crop * crop, 64),
-                )?);
+                chunks.push(
+                    Dispatch::builder("scorecam range", &self.sc_range)
+                        .uniform(&mp)
+                        .bind(feats)
+                        .bind_at(4, &ranges)
+                        .workgroups(((count as u32).div_ceil(64), 1, 1))
+                        .build(ctx)?,
+                );
+                chunks.push(
+                    Dispatch::builder("scorecam mask", &self.sc_mask)
+                        .uniform(&mp)
+                        .bind(feats)
+                        .bind(&forward.input)
+                        .bind(&splan.input)
+                        .bind(&ranges)
+                        .workgroups(linear_grid(ctx, count * crop * crop, 64))
+                        .build(ctx)?,
+                );
                 // The chunk's own forward pass (its dispatches are shared by every chunk).
-                for st in &splan.steps {
-                    chunks.push(Dispatch {
-                        label: st.dispatch.label.clone(),
-                        pipeline: st.dispatch.pipeline.clone(),
-                        bind_group: st.dispatch.bind_group.clone(),
-                        workgroups: st.dispatch.workgroups,
-                    });
-                }
+                chunks.extend(splan.steps.iter().map(|st| st.dispatch.clone()));
                 let sp = SoftmaxParams {
                     targets: t as u32,
                     classes: s.classes as u32,
@@ -83,14 +72,15 @@ impl CamStage {
                     pairs: s.maps() as u32,
                     _pad: 0,
                 };
-                chunks.push(self.dispatch(
-                    ctx,
-                    &self.sc_gather,
-                    "scorecam gather",
-                    bytemuck::bytes_of(&sp),
-                    &[(1, &splan.logits), (2, &b.targets), (3, &scores)],
-                    (((count * t) as u32).div_ceil(64), 1, 1),
-                )?);
+                chunks.push(
+                    Dispatch::builder("scorecam gather", &self.sc_gather)
+                        .uniform(&sp)
+                        .bind(&splan.logits)
+                        .bind(&b.targets)
+                        .bind(&scores)
+                        .workgroups((((count * t) as u32).div_ceil(64), 1, 1))
+                        .build(ctx)?,
+                );
             }
         }
         let sp = SoftmaxParams {
@@ -100,14 +90,14 @@ impl CamStage {
             pairs: s.maps() as u32,
             ..Default::default()
         };
-        chunks.push(self.dispatch(
-            ctx,
-            &self.sc_softmax,
-            "scorecam softmax",
-            bytemuck::bytes_of(&sp),
-            &[(3, &scores), (4, &b.alphas)],
-            (s.maps() as u32, 1, 1),
-        )?);
+        chunks.push(
+            Dispatch::builder("scorecam softmax", &self.sc_softmax)
+                .uniform(&sp)
+                .bind_at(3, &scores)
+                .bind(&b.alphas)
+                .workgroups((s.maps() as u32, 1, 1))
+                .build(ctx)?,
+        );
         Ok((splan, chunks))
     }
 }

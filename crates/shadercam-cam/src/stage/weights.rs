@@ -30,19 +30,14 @@ impl CamStage {
             total: (s.maps() * s.c4) as u32,
             ..Default::default()
         };
-        self.dispatch(
-            ctx,
-            &self.weights,
-            "cam_weights",
-            bytemuck::bytes_of(&p),
-            &[
-                (1, forward.features()),
-                (2, net.fc_weight()),
-                (3, &b.targets),
-                (4, &b.alphas),
-            ],
-            linear_grid(ctx, s.maps() * s.c4, 64),
-        )
+        Dispatch::builder("cam_weights", &self.weights)
+            .uniform(&p)
+            .bind(forward.features())
+            .bind(net.fc_weight())
+            .bind(&b.targets)
+            .bind(&b.alphas)
+            .workgroups(linear_grid(ctx, s.maps() * s.c4, 64))
+            .build(ctx)
     }
 
     /// The raw maps `Σ_k α_k A_k` (shaders/cam_weighted_sum.wgsl) from `b.alphas` into
@@ -62,13 +57,12 @@ impl CamStage {
             total: (s.maps() * s.hw) as u32,
             ..Default::default()
         };
-        self.dispatch(
-            ctx,
-            &self.weighted_sum,
-            "cam_weighted_sum",
-            bytemuck::bytes_of(&p),
-            &[(1, forward.features()), (2, &b.alphas), (3, &b.raw)],
-            linear_grid(ctx, s.maps() * s.hw, 64),
-        )
+        Dispatch::builder("cam_weighted_sum", &self.weighted_sum)
+            .uniform(&p)
+            .bind(forward.features())
+            .bind(&b.alphas)
+            .bind(&b.raw)
+            .workgroups(linear_grid(ctx, s.maps() * s.hw, 64))
+            .build(ctx)
     }
 }
