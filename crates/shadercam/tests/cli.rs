@@ -246,7 +246,7 @@ fn usage_errors_exit_2_with_a_message() {
     for (args, needle) in [
         (
             vec!["explain", img, "--top-k", "0", "--out-dir", od],
-            "--top-k must be at least 1",
+            "invalid value '0' for '--top-k <K>'",
         ),
         (
             vec!["explain", img, "--target", "99", "--out-dir", od],
@@ -522,6 +522,47 @@ fn ctrl_c_stops_between_images_and_leaves_only_whole_files() {
             "{name} is not a whole PNG (no IEND chunk)"
         );
     }
+}
+
+/// Regression: `shadercam classify --json DIR | head -1` panicked with "failed printing to
+/// stdout: Broken pipe" (`println!` on a pipe whose reader had gone). Now a closed stdout ends
+/// the run quietly with exit 0, as `rg` and `ls` do.
+#[cfg(unix)]
+#[test]
+fn a_closed_stdout_ends_the_run_quietly() {
+    use std::io::BufRead;
+    use std::os::unix::process::ExitStatusExt;
+    // One image per batch: the later records are written well after the pipe is closed.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_shadercam"))
+        .args([
+            "classify",
+            fixture("images").to_str().unwrap(),
+            "--json",
+            "--batch",
+            "1",
+        ])
+        .env_remove("SHADERCAM_WEIGHTS")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    stdout.read_line(&mut first).unwrap();
+    assert!(first.contains("\"predictions\""), "first record: {first}");
+    drop(stdout); // closes the pipe: like `head -1` exiting
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    const SIGPIPE: i32 = 13;
+    assert!(
+        out.status.success() || out.status.signal() == Some(SIGPIPE),
+        "exit {:?}: {stderr}",
+        out.status
+    );
+    assert!(
+        !stderr.contains("panicked") && !stderr.contains("Broken pipe"),
+        "{stderr}"
+    );
 }
 
 /// A PNG whose header announces `w`x`h` pixels but that holds one byte of pixel data.

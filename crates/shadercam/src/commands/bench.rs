@@ -2,41 +2,15 @@
 //! this adapter. Inputs are deterministic pseudo-random crops (timing does not depend on
 //! pixel values); weights are the chosen checkpoint's.
 
-use crate::{ModelArgs, load};
-use anyhow::Result;
-use clap::Args;
-use shadercam_cam::{ExplainOptions, Method};
+use crate::cli::{BenchArgs, ProfileArgs, Usage};
+use crate::model::load;
+use crate::output::outln;
+use anyhow::{Result, bail};
+use shadercam_cam::ExplainOptions;
+use shadercam_cam::profile::{dispatch_table, time_parts};
+use shadercam_kernels::time_dispatches;
 
-#[derive(Args)]
-pub struct BenchArgs {
-    /// Timed iterations (after warm-up).
-    #[arg(long, default_value_t = 10)]
-    iters: usize,
-    /// Untimed warm-up iterations.
-    #[arg(long, default_value_t = 2)]
-    warmup: usize,
-    #[arg(long, default_value = "gradcam", value_parser = crate::parse_method)]
-    method: Method,
-    /// One JSON object on stdout.
-    #[arg(long)]
-    json: bool,
-    /// Also print the per-kernel table (same as `shadercam profile`).
-    #[arg(long)]
-    profile: bool,
-    #[command(flatten)]
-    model: ModelArgs,
-}
-
-#[derive(Args)]
-pub struct ProfileArgs {
-    #[arg(long, default_value = "gradcam", value_parser = crate::parse_method)]
-    method: Method,
-    #[arg(long)]
-    json: bool,
-    #[command(flatten)]
-    model: ModelArgs,
-}
-
+/// `n` images of `crop`x`crop`x3, pseudo-random in [-1, 1) (xorshift64: the same every run).
 fn inputs(n: usize, crop: usize) -> Vec<f32> {
     let mut s = 0x2545_F491_4F6C_DD1Du64;
     (0..n * crop * crop * 3)
@@ -49,6 +23,7 @@ fn inputs(n: usize, crop: usize) -> Vec<f32> {
         .collect()
 }
 
+/// The middle value (mean of the two middle ones for an even count); NaN for none.
 fn median(v: &mut [f64]) -> f64 {
     v.sort_by(f64::total_cmp);
     let n = v.len();
@@ -61,19 +36,15 @@ fn median(v: &mut [f64]) -> f64 {
     }
 }
 
+/// `shadercam bench`: median forward, CAM and end-to-end times of one batch.
 pub fn bench(a: BenchArgs) -> Result<()> {
     let batch = a.model.batch.unwrap_or(1);
-    if batch == 0 || a.iters == 0 {
-        anyhow::bail!(crate::Usage(
-            "--batch and --iters must be at least 1".into()
-        ));
-    }
     let mut model = a.model.clone();
     model.batch = Some(batch);
     let (mut ex, pre, _) = load(&model)?;
     let crop = pre.crop_size as usize;
     if batch > ex.max_batch(crop) {
-        anyhow::bail!(crate::Usage(format!(
+        bail!(Usage(format!(
             "--batch {} exceeds this adapter's limit of {} images of {crop}x{crop}",
             batch,
             ex.max_batch(crop)
@@ -81,19 +52,19 @@ pub fn bench(a: BenchArgs) -> Result<()> {
     }
     let x = inputs(batch, crop);
     let opts = ExplainOptions {
-        method: a.method,
+        method: a.method.0,
         ..Default::default()
     };
     for _ in 0..a.warmup {
         ex.explain(&x, crop, &[], &opts)?;
-        ex.time_parts(&x, crop, &opts)?;
+        time_parts(&mut ex, &x, crop, &opts)?;
     }
     let (mut fwd, mut cam, mut total) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..a.iters {
         let t = std::time::Instant::now();
         ex.explain(&x, crop, &[], &opts)?;
         total.push(t.elapsed().as_secs_f64() * 1e3);
-        let (f, c) = ex.time_parts(&x, crop, &opts)?;
+        let (f, c) = time_parts(&mut ex, &x, crop, &opts)?;
         fwd.push(f);
         cam.push(c);
     }
@@ -101,29 +72,35 @@ pub fn bench(a: BenchArgs) -> Result<()> {
     let ips = batch as f64 * 1e3 / t;
     let info = &ex.ctx.info;
     if a.json {
-        println!(
+        outln!(
             "{}",
             serde_json::json!({
                 "adapter": info.name, "backend": format!("{:?}", info.backend), "device_type": format!("{:?}", info.device_type),
-                "driver": info.driver_info, "batch": batch, "iters": a.iters, "method": a.method.name(), "crop": crop,
+                "driver": info.driver_info, "batch": batch, "iters": a.iters, "method": a.method.0.name(), "crop": crop,
                 "forward_ms_median": f, "cam_ms_median": c, "total_ms_median": t, "images_per_s": ips,
             })
-        );
+        )?;
     } else {
-        println!(
+        outln!(
             "adapter: {} ({:?}, {:?}) {}",
-            info.name, info.backend, info.device_type, info.driver_info
-        );
-        println!(
+            info.name,
+            info.backend,
+            info.device_type,
+            info.driver_info
+        )?;
+        outln!(
             "batch {} x {crop}x{crop}, {} iterations after {} warm-up, method {}",
-            batch, a.iters, a.warmup, a.method
-        );
-        println!("forward  {f:10.3} ms (median)");
-        println!("cam      {c:10.3} ms (median)");
-        println!(
+            batch,
+            a.iters,
+            a.warmup,
+            a.method.0
+        )?;
+        outln!("forward  {f:10.3} ms (median)")?;
+        outln!("cam      {c:10.3} ms (median)")?;
+        outln!(
             "total    {t:10.3} ms (median: upload + forward + CAM + overlays + readback, one submit)"
-        );
-        println!("throughput {ips:.1} images/s");
+        )?;
+        outln!("throughput {ips:.1} images/s")?;
     }
     if a.profile {
         profile(ProfileArgs {
@@ -135,23 +112,24 @@ pub fn bench(a: BenchArgs) -> Result<()> {
     Ok(())
 }
 
+/// `shadercam profile`: every dispatch of forward + CAM, timed one by one (median of 3).
 pub fn profile(a: ProfileArgs) -> Result<()> {
     let batch = a.model.batch.unwrap_or(1);
     let (mut ex, pre, _) = load(&a.model)?;
     let crop = pre.crop_size as usize;
     let x = inputs(batch, crop);
     let opts = ExplainOptions {
-        method: a.method,
+        method: a.method.0,
         ..Default::default()
     };
     ex.explain(&x, crop, &[], &opts)?; // warm-up: compiles pipelines, fills the maps
-    let rows = ex.dispatch_table(&x, crop, &opts)?;
+    let rows = dispatch_table(&mut ex, &x, crop, &opts)?;
     let ds: Vec<_> = rows.iter().map(|r| &r.dispatch).collect();
     // Median of 3 runs per dispatch.
     let mut runs = Vec::new();
     let mut gpu_clock = true;
     for _ in 0..3 {
-        let (t, exact) = shadercam_kernels::context::time_dispatches(&ex.ctx, &ds)?;
+        let (t, exact) = time_dispatches(&ex.ctx, &ds)?;
         gpu_clock &= exact;
         runs.push(t);
     }
@@ -165,13 +143,13 @@ pub fn profile(a: ProfileArgs) -> Result<()> {
             .zip(&times)
             .map(|(r, ms)| serde_json::json!({"kernel": r.label, "shape": r.shape, "ms": ms, "gflops": 2.0 * r.macs as f64 / ms / 1e6, "gbps": r.bytes as f64 / ms / 1e6, "share": ms / sum}))
             .collect();
-        println!(
+        outln!(
             "{}",
             serde_json::json!({"adapter": ex.ctx.info.name, "gpu_timestamps": gpu_clock, "batch": batch, "total_ms": sum, "kernels": v})
-        );
+        )?;
         return Ok(());
     }
-    println!(
+    outln!(
         "adapter: {} — times from {}",
         ex.ctx.describe(),
         if gpu_clock {
@@ -179,11 +157,16 @@ pub fn profile(a: ProfileArgs) -> Result<()> {
         } else {
             "CPU clock around one submit per kernel (no TIMESTAMP_QUERY)"
         }
-    );
-    println!(
+    )?;
+    outln!(
         "{:<22} {:>16} {:>10} {:>9} {:>8} {:>6}",
-        "kernel", "output (NHWC)", "ms", "GFLOP/s", "GB/s", "share"
-    );
+        "kernel",
+        "output (NHWC)",
+        "ms",
+        "GFLOP/s",
+        "GB/s",
+        "share"
+    )?;
     for (r, ms) in rows.iter().zip(&times) {
         let gf = if r.macs > 0 {
             format!("{:.1}", 2.0 * r.macs as f64 / ms / 1e6)
@@ -195,13 +178,13 @@ pub fn profile(a: ProfileArgs) -> Result<()> {
         } else {
             "-".into()
         };
-        println!(
+        outln!(
             "{:<22} {:>16} {ms:>10.3} {gf:>9} {gb:>8} {:>5.1}%",
             r.label,
             r.shape,
             ms / sum * 100.0
-        );
+        )?;
     }
-    println!("{:<22} {:>16} {sum:>10.3}", "total", "");
+    outln!("{:<22} {:>16} {sum:>10.3}", "total", "")?;
     Ok(())
 }

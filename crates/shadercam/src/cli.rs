@@ -1,0 +1,289 @@
+//! Every flag of `shadercam`, as clap definitions. Values are checked here, while parsing: a
+//! count of 0, an unknown `--method` or `--precision` is a usage error (exit 2) before any file
+//! is read or any GPU work starts. Checks that need the checkpoint (`--target` against the
+//! model's classes) stay with the commands.
+
+use clap::builder::{PossibleValue, RangedU64ValueParser, TypedValueParser};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use shadercam_cam::Method;
+use shadercam_image::DEFAULT_MAX_PIXELS;
+use shadercam_kernels::Precision;
+use std::ffi::OsStr;
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(
+    name = "shadercam",
+    version,
+    about = "Where did the classifier look? ResNet inference and class activation maps in WGSL on any GPU."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Classify images and draw where the model looked (CAM / Grad-CAM heatmaps).
+    Explain(ExplainArgs),
+    /// Predictions only (no maps).
+    Classify(ClassifyArgs),
+    /// Top-1 accuracy, pointing game and box IoU on a labels.json (the fixtures' format).
+    Eval(EvalArgs),
+    /// Time forward + CAM on this GPU (median per batch, images/s).
+    Bench(BenchArgs),
+    /// Per-kernel GPU times (timestamp queries where the adapter has them).
+    Profile(ProfileArgs),
+}
+
+/// The value parser of counts that must be at least 1 (`--batch`, `--top-k`, `--maps`,
+/// `--iters`): clap refuses 0 with a usage error that names the flag.
+fn at_least_one() -> RangedU64ValueParser<usize> {
+    RangedU64ValueParser::new().range(1..)
+}
+
+/// The options every command that runs the network shares: checkpoint, preprocessing, batch
+/// size, weight precision, progress.
+#[derive(Args, Clone)]
+pub struct ModelArgs {
+    /// Checkpoint (.safetensors). Default: $SHADERCAM_WEIGHTS, else the repository's
+    /// weights/resnet50-shapes.safetensors.
+    #[arg(long, value_name = "PATH")]
+    pub weights: Option<PathBuf>,
+    /// Shorter side after resizing (default: the checkpoint's preprocess metadata, else 256).
+    #[arg(long, value_name = "PX")]
+    pub resize: Option<u32>,
+    /// Centre-crop size fed to the network (default: metadata, else 224).
+    #[arg(long, value_name = "PX", value_parser = clap::value_parser!(u32).range(32..=1024))]
+    pub crop: Option<u32>,
+    /// Images per GPU batch (default: chosen for the adapter and its limits).
+    #[arg(long, value_name = "N", value_parser = at_least_one())]
+    pub batch: Option<usize>,
+    /// Refuse images with more pixels than this (decompression-bomb guard, like Pillow's).
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_PIXELS)]
+    pub max_pixels: u64,
+    /// Convolution weight storage: f32 (reference) or f16 (half the weight memory and
+    /// bandwidth; arithmetic stays f32; see README for the measured tolerance).
+    #[arg(long, default_value = "f32")]
+    pub precision: PrecisionArg,
+    /// Turn pictures upright by their EXIF orientation tag first (torchvision, and so the
+    /// reference maps, ignore the tag: off by default).
+    #[arg(long)]
+    pub exif: bool,
+    /// No progress bar.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+#[derive(Args)]
+pub struct ExplainArgs {
+    /// Image files or directories (searched recursively for images).
+    #[arg(required = true, value_name = "INPUT")]
+    pub inputs: Vec<PathBuf>,
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// The CAM variant, by pytorch-grad-cam's name (spellings such as grad-cam or gradcampp
+    /// work too).
+    #[arg(long, default_value = "gradcam", value_parser = MethodParser)]
+    pub method: MethodArg,
+    /// Explain this class index instead of the top prediction (repeat for several).
+    #[arg(long, value_name = "CLASS", conflicts_with = "top_k")]
+    pub target: Vec<usize>,
+    /// Explain the K best classes, one map each (one dispatch).
+    #[arg(long, value_name = "K", value_parser = at_least_one())]
+    pub top_k: Option<usize>,
+    /// Where the pictures go.
+    #[arg(long, value_name = "DIR", default_value = "shadercam-out")]
+    pub out_dir: PathBuf,
+    /// One JSON object per image on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// Also write <stem>.heatmap.npy (f32 [crop, crop], the normalised map).
+    #[arg(long)]
+    pub save_heatmap: bool,
+    /// Also write <stem>.maps.png: the N layer4 maps that contribute most to the target.
+    #[arg(long, value_name = "N", value_parser = at_least_one())]
+    pub maps: Option<usize>,
+}
+
+#[derive(Args)]
+pub struct ClassifyArgs {
+    #[arg(required = true, value_name = "INPUT")]
+    pub inputs: Vec<PathBuf>,
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// Predictions listed per image.
+    #[arg(long, value_name = "K", default_value_t = 5, value_parser = at_least_one())]
+    pub top_k: usize,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args)]
+pub struct EvalArgs {
+    /// labels.json with {"images": {name: {file, class_index, box, ...}}}; images are looked up
+    /// in the `images/` folder next to it.
+    pub labels: PathBuf,
+    #[command(flatten)]
+    pub model: ModelArgs,
+    #[arg(long, default_value = "gradcam", value_parser = MethodParser)]
+    pub method: MethodArg,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args)]
+pub struct BenchArgs {
+    /// Timed iterations (after warm-up).
+    #[arg(long, default_value_t = 10, value_parser = at_least_one())]
+    pub iters: usize,
+    /// Untimed warm-up iterations.
+    #[arg(long, default_value_t = 2)]
+    pub warmup: usize,
+    #[arg(long, default_value = "gradcam", value_parser = MethodParser)]
+    pub method: MethodArg,
+    /// One JSON object on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// Also print the per-kernel table (same as `shadercam profile`).
+    #[arg(long)]
+    pub profile: bool,
+    #[command(flatten)]
+    pub model: ModelArgs,
+}
+
+#[derive(Args)]
+pub struct ProfileArgs {
+    #[arg(long, default_value = "gradcam", value_parser = MethodParser)]
+    pub method: MethodArg,
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub model: ModelArgs,
+}
+
+/// `--method`: a [`Method`] as clap sees it. The possible values (listed by `--help`) are
+/// [`Method::ALL`] under [`Method::name`]; parsing goes through [`Method::parse`], so every
+/// spelling the library accepts (`Grad-CAM`, `gradcampp`, ...) works on the command line too.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MethodArg(pub Method);
+
+impl MethodArg {
+    const ALL: [MethodArg; Method::ALL.len()] = {
+        let mut all = [MethodArg(Method::ALL[0]); Method::ALL.len()];
+        let mut i = 1;
+        while i < all.len() {
+            all[i] = MethodArg(Method::ALL[i]);
+            i += 1;
+        }
+        all
+    };
+}
+
+impl ValueEnum for MethodArg {
+    fn value_variants<'a>() -> &'a [Self] {
+        &Self::ALL
+    }
+
+    fn to_possible_value(&self) -> Option<PossibleValue> {
+        Some(PossibleValue::new(self.0.name()))
+    }
+
+    fn from_str(input: &str, _ignore_case: bool) -> Result<Self, String> {
+        Method::parse(input).map(MethodArg).ok_or_else(|| {
+            let all: Vec<&str> = Method::ALL.iter().map(|m| m.name()).collect();
+            format!("unknown method {input:?}; choose one of {}", all.join(", "))
+        })
+    }
+}
+
+/// The value parser of `--method`: [`MethodArg::from_str`], where clap's own parser for a
+/// [`ValueEnum`] would accept only the exact names, plus the possible values for `--help`.
+#[derive(Clone)]
+pub struct MethodParser;
+
+impl TypedValueParser for MethodParser {
+    type Value = MethodArg;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &OsStr,
+    ) -> Result<MethodArg, clap::Error> {
+        // A plain `Fn(&str) -> Result<_, String>` parser: clap words the error as
+        // "invalid value 'x' for '--method <METHOD>': unknown method ...".
+        let parse = |s: &str| MethodArg::from_str(s, true);
+        parse.parse_ref(cmd, arg, value)
+    }
+
+    fn possible_values(&self) -> Option<Box<dyn Iterator<Item = PossibleValue> + '_>> {
+        Some(Box::new(
+            MethodArg::value_variants()
+                .iter()
+                .filter_map(ValueEnum::to_possible_value),
+        ))
+    }
+}
+
+/// `--precision`: a [`Precision`] as clap sees it (`f32` or `f16`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PrecisionArg(pub Precision);
+
+impl ValueEnum for PrecisionArg {
+    fn value_variants<'a>() -> &'a [Self] {
+        &[PrecisionArg(Precision::F32), PrecisionArg(Precision::F16)]
+    }
+
+    fn to_possible_value(&self) -> Option<PossibleValue> {
+        Some(match self.0 {
+            Precision::F32 => PossibleValue::new("f32"),
+            Precision::F16 => PossibleValue::new("f16"),
+        })
+    }
+}
+
+/// A usage error found after parsing (a flag that contradicts the checkpoint, an `--out-dir`
+/// that is a file): printed like any error, but exit code 2, as clap's own.
+#[derive(Debug)]
+pub struct Usage(pub String);
+
+impl std::fmt::Display for Usage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Usage {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_flags_are_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn every_method_parses_under_its_name_and_the_old_spellings() {
+        for m in Method::ALL {
+            assert_eq!(MethodArg::from_str(m.name(), false), Ok(MethodArg(m)));
+        }
+        for (s, m) in [
+            ("grad-cam", Method::GradCam),
+            ("Grad-CAM", Method::GradCam),
+            ("gradcampp", Method::GradCamPlusPlus),
+            ("gradcam++", Method::GradCamPlusPlus),
+            ("layer_cam", Method::LayerCam),
+        ] {
+            let cli = Cli::try_parse_from(["shadercam", "eval", "labels.json", "--method", s])
+                .unwrap_or_else(|e| panic!("{s}: {e}"));
+            let Command::Eval(a) = cli.command else {
+                unreachable!()
+            };
+            assert_eq!(a.method, MethodArg(m), "{s}");
+        }
+    }
+}
