@@ -56,8 +56,8 @@ fn load_w(i: u32) -> vec4<f32> {
 @group(0) @binding(4) var<storage, read> residual: array<vec4<f32>>;  // NHWC4 [m, cout4] (unused unless flags & 2)
 @group(0) @binding(5) var<storage, read_write> output: array<vec4<f32>>; // NHWC4 [m, cout4]
 
-const BM: u32 = 64u;  // output pixels per tile
-const BN4: u32 = 16u; // output channels per tile, in vec4s (64 channels)
+const BM: u32 = 64u;  // output pixels per tile (Rust: TILED_PIXELS)
+const BN4: u32 = 16u; // output channels per tile, in vec4s (64 channels; Rust: TILED_CHANNELS)
 const BK: u32 = 16u;  // K step per shared-memory round
 
 var<workgroup> tile_a: array<f32, 1024>;        // [BK][BM]: A transposed, so a row of 4 pixels is contiguous

@@ -54,11 +54,13 @@ fn load_w(i: u32) -> vec4<f32> {
 @group(0) @binding(4) var<storage, read> residual: array<vec4<f32>>;  // NHWC4 [m, cout4] (unused unless flags & 2)
 @group(0) @binding(5) var<storage, read_write> output: array<vec4<f32>>; // NHWC4 [m, cout4]
 
-const R: u32 = 8u;   // output pixels per invocation
-const C4: u32 = 2u;  // output channel vec4s per invocation (8 channels)
-const WG: u32 = 64u; // invocations per workgroup
+const R: u32 = 8u;   // output pixels per invocation (Rust: DIRECT_PIXELS)
+const C4: u32 = 2u;  // output channel vec4s per invocation (8 channels; Rust: DIRECT_CHANNELS)
+// Invocations per workgroup. No value here: the Rust side sets it when it creates the pipeline
+// (`WORKGROUP_1D` in crates/shadercam-kernels/src/dispatch.rs) and sizes the dispatch with it.
+override WG: u32;
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let idx = gid.x + gid.y * nwg.x * WG;
     let groups_n = (P.cout4 + C4 - 1u) / C4;

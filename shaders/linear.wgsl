@@ -18,9 +18,13 @@ struct LinearParams {
 @group(0) @binding(3) var<storage, read> bias: array<f32>;          // [classes]
 @group(0) @binding(4) var<storage, read_write> logits: array<f32>;  // [batch, classes]
 
-@compute @workgroup_size(64)
+// Invocations per workgroup. No value here: the Rust side sets it when it creates the pipeline
+// (`WORKGROUP_1D` in crates/shadercam-kernels/src/dispatch.rs) and sizes the dispatch with it.
+override WG: u32;
+
+@compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let idx = gid.x + gid.y * nwg.x * 64u;
+    let idx = gid.x + gid.y * nwg.x * WG;
     if (idx >= P.total) {
         return;
     }

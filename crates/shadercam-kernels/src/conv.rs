@@ -5,7 +5,7 @@
 
 use crate::GpuError;
 use crate::context::GpuContext;
-use crate::dispatch::{Dispatch, compute_pipeline, grid, linear_grid};
+use crate::dispatch::{Dispatch, OVERRIDES_1D, WORKGROUP_1D, compute_pipeline, grid, linear_grid};
 use crate::shaders;
 
 /// Uniform block of `shaders/conv2d.wgsl` and `shaders/conv2d_direct.wgsl` (same fields, same order).
@@ -63,10 +63,10 @@ impl ConvShape {
 /// `shaders/conv2d.wgsl` for the formula) from the same buffers and uniform block.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ConvVariant {
-    /// `shaders/conv2d.wgsl`: 64x64 output tiles staged through workgroup memory, 256
-    /// invocations of 4 pixels x 4 channels each. For GPUs.
+    /// `shaders/conv2d.wgsl`: [`TILED_PIXELS`] x [`TILED_CHANNELS`] output tiles staged
+    /// through workgroup memory, 256 invocations of 4 pixels x 4 channels each. For GPUs.
     Tiled,
-    /// `shaders/conv2d_direct.wgsl`: no workgroup memory, 64 invocations of
+    /// `shaders/conv2d_direct.wgsl`: no workgroup memory, [`WORKGROUP_1D`] invocations of
     /// [`DIRECT_PIXELS`] pixels x [`DIRECT_CHANNELS`] channels each, loading straight from
     /// storage. For CPU adapters (lavapipe), where it is 1.3-2.9x faster than `Tiled` per layer
     /// (benches/README.md).
@@ -79,12 +79,20 @@ impl ConvVariant {
     /// Output pixels (GEMM rows) covered by one unit of `tiles_m`.
     fn rows_per_tile(self) -> usize {
         match self {
-            ConvVariant::Tiled => 64,
+            ConvVariant::Tiled => TILED_PIXELS,
             ConvVariant::Direct => DIRECT_PIXELS,
         }
     }
 }
 
+// The tile sizes below are fixed by how each shader maps invocations to outputs (and size its
+// register and workgroup arrays), so they stay WGSL `const`s rather than pipeline overrides;
+// tests/layout.rs checks these Rust copies against the shaders.
+
+/// Output pixels per workgroup of `conv2d.wgsl` (its `BM`): one unit of `tiles_m`.
+pub const TILED_PIXELS: usize = 64;
+/// Output channels per workgroup of `conv2d.wgsl` (4 x its `BN4`): one unit of the grid's z.
+pub const TILED_CHANNELS: usize = 64;
 /// Pixels per invocation of `conv2d_direct.wgsl` (its `R`).
 pub const DIRECT_PIXELS: usize = 8;
 /// Output channels per invocation of `conv2d_direct.wgsl` (4 x its `C4`).
@@ -115,8 +123,6 @@ pub struct Conv2d {
 pub const CONV_RELU: u32 = 1;
 /// [`ConvParams::flags`] bit: add the `residual` buffer (the block's shortcut) before ReLU.
 pub const CONV_RESIDUAL: u32 = 2;
-/// Output channels per workgroup of `conv2d.wgsl` (4 x its `BN4`).
-const CONV_TILE_N: usize = 64;
 
 impl Conv2d {
     pub fn new(ctx: &GpuContext) -> Result<Self, GpuError> {
@@ -129,18 +135,19 @@ impl Conv2d {
             wgpu::DeviceType::Cpu => ConvVariant::Direct,
             _ => ConvVariant::Tiled,
         };
-        let build = |name: &str, src: &str| match precision {
-            Precision::F32 => compute_pipeline(ctx, name, src),
+        let build = |name: &str, src: &str, constants| match precision {
+            Precision::F32 => compute_pipeline(ctx, name, src, constants),
             Precision::F16 => compute_pipeline(
                 ctx,
                 &format!("{name} (f16 weights)"),
                 &shaders::with_f16_weights(src),
+                constants,
             ),
         };
         Ok(Self {
             precision,
-            tiled: build("conv2d", shaders::CONV2D)?,
-            direct: build("conv2d_direct", shaders::CONV2D_DIRECT)?,
+            tiled: build("conv2d", shaders::CONV2D, &[])?,
+            direct: build("conv2d_direct", shaders::CONV2D_DIRECT, OVERRIDES_1D)?,
             preferred,
         })
     }
@@ -221,11 +228,11 @@ impl Conv2d {
         let (pipeline, workgroups) = match variant {
             ConvVariant::Tiled => {
                 let (x, y) = grid(p.tiles_m, max_dim);
-                (&self.tiled, (x, y, s.cout.div_ceil(CONV_TILE_N) as u32))
+                (&self.tiled, (x, y, s.cout.div_ceil(TILED_CHANNELS) as u32))
             }
             ConvVariant::Direct => {
                 let items = p.tiles_m as usize * s.cout.div_ceil(DIRECT_CHANNELS);
-                (&self.direct, linear_grid(ctx, items, 64))
+                (&self.direct, linear_grid(ctx, items, WORKGROUP_1D))
             }
         };
         Dispatch::builder(label, pipeline)

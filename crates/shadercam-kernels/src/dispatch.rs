@@ -7,14 +7,26 @@
 use crate::GpuError;
 use crate::context::GpuContext;
 
+/// Invocations per workgroup of the one-dimensional kernels (`maxpool`, `global_avg_pool`,
+/// `linear`, `conv2d_direct`). The single source of this number: their WGSL declares
+/// `override WG: u32;` with no value, and their pipelines are created with [`OVERRIDES_1D`],
+/// so the shader's `@workgroup_size(WG)` and the dispatch size ([`linear_grid`]) agree.
+pub const WORKGROUP_1D: usize = 64;
+
+/// The pipeline-overridable constants (WGSL `override`) the 1-D kernels are created with.
+pub const OVERRIDES_1D: &[(&str, f64)] = &[("WG", WORKGROUP_1D as f64)];
+
 /// Compiles `source` and creates its compute pipeline (entry point `main`, layout derived
-/// from the shader), inside error scopes so a bad shader is a typed error naming `kernel`.
+/// from the shader, pipeline-overridable constants set to `constants`), inside error scopes
+/// so a bad shader is a typed error naming `kernel`.
 pub fn compute_pipeline(
     ctx: &GpuContext,
     kernel: &str,
     source: &str,
+    constants: &[(&str, f64)],
 ) -> Result<wgpu::ComputePipeline, GpuError> {
-    entry_pipeline(ctx, &shader_module(ctx, kernel, source)?, kernel, "main")
+    let module = shader_module(ctx, kernel, source)?;
+    pipeline(ctx, &module, kernel, "main", constants)
 }
 
 /// Compiles one WGSL file; a parse or validation error names `kernel`.
@@ -40,6 +52,17 @@ pub fn entry_pipeline(
     kernel: &str,
     entry: &str,
 ) -> Result<wgpu::ComputePipeline, GpuError> {
+    pipeline(ctx, module, kernel, entry, &[])
+}
+
+/// [`entry_pipeline`] with pipeline-overridable constants.
+fn pipeline(
+    ctx: &GpuContext,
+    module: &wgpu::ShaderModule,
+    kernel: &str,
+    entry: &str,
+    constants: &[(&str, f64)],
+) -> Result<wgpu::ComputePipeline, GpuError> {
     let label = if entry == "main" {
         kernel.to_owned()
     } else {
@@ -52,7 +75,10 @@ pub fn entry_pipeline(
                 layout: None,
                 module,
                 entry_point: Some(entry),
-                compilation_options: Default::default(),
+                compilation_options: wgpu::PipelineCompilationOptions {
+                    constants,
+                    ..Default::default()
+                },
                 cache: None,
             })
     })
@@ -101,13 +127,20 @@ enum Resource<'a> {
 
 /// Collects the bindings (group 0) and workgroup count of one [`Dispatch`]:
 ///
-/// ```ignore
-/// let d = Dispatch::builder("maxpool", &pipeline)
-///     .uniform(&params)   // binding 0: a new uniform buffer holding `params`
-///     .bind(&input)       // binding 1
-///     .bind(&output)      // binding 2
+/// ```no_run
+/// # use shadercam_kernels::*;
+/// # fn demo(
+/// #     ctx: &GpuContext, pipeline: &wgpu::ComputePipeline, params: &PoolParams,
+/// #     input: &wgpu::Buffer, output: &wgpu::Buffer, total: usize,
+/// # ) -> Result<Dispatch, GpuError> {
+/// let d = Dispatch::builder("maxpool", pipeline)
+///     .uniform(params) // binding 0: a new uniform buffer holding `params`
+///     .bind(input) // binding 1
+///     .bind(output) // binding 2
 ///     .workgroups(linear_grid(ctx, total, WORKGROUP_1D))
 ///     .build(ctx)?;
+/// # Ok(d)
+/// # }
 /// ```
 ///
 /// Bindings are numbered in the order they are added, starting at 0; [`DispatchBuilder::bind_at`]

@@ -15,21 +15,23 @@ mod plan;
 mod pool;
 mod profile;
 mod weights;
+// Namespaces of their own: the WGSL sources by name, and naga reflection of them.
+pub mod reflect;
+pub mod shaders;
 // TEMPORARY `pub` (issue 9): old module paths, kept until every caller imports from the root.
 pub mod context;
 pub mod network;
-pub mod shaders;
 
 // Everything public is re-exported here: import from the crate root
 // (`use shadercam_kernels::{Dispatch, GpuContext, Plan};`).
 pub use context::{GpuContext, Readback};
 pub use conv::{
     CONV_RELU, CONV_RESIDUAL, Conv2d, ConvParams, ConvShape, ConvVariant, DIRECT_CHANNELS,
-    DIRECT_PIXELS, Precision,
+    DIRECT_PIXELS, Precision, TILED_CHANNELS, TILED_PIXELS,
 };
 pub use dispatch::{
-    Dispatch, DispatchBuilder, compute_pipeline, encode, entry_pipeline, grid, linear_grid,
-    shader_module,
+    Dispatch, DispatchBuilder, OVERRIDES_1D, WORKGROUP_1D, compute_pipeline, encode,
+    entry_pipeline, grid, linear_grid, shader_module,
 };
 pub use layout::{pad_channels, unpad_channels};
 pub use linear::{Linear, LinearParams};

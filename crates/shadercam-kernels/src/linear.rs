@@ -3,7 +3,7 @@
 
 use crate::GpuError;
 use crate::context::GpuContext;
-use crate::dispatch::{Dispatch, compute_pipeline, linear_grid};
+use crate::dispatch::{Dispatch, OVERRIDES_1D, WORKGROUP_1D, compute_pipeline, linear_grid};
 use crate::shaders;
 
 /// Uniform block of `shaders/linear.wgsl`.
@@ -24,7 +24,7 @@ pub struct Linear {
 impl Linear {
     pub fn new(ctx: &GpuContext) -> Result<Self, GpuError> {
         Ok(Self {
-            pipeline: compute_pipeline(ctx, "linear", shaders::LINEAR)?,
+            pipeline: compute_pipeline(ctx, "linear", shaders::LINEAR, OVERRIDES_1D)?,
         })
     }
 
@@ -53,7 +53,7 @@ impl Linear {
             .bind(weight)
             .bind(bias)
             .bind(logits)
-            .workgroups(linear_grid(ctx, total, 64))
+            .workgroups(linear_grid(ctx, total, WORKGROUP_1D))
             .build(ctx)
     }
 }

@@ -3,7 +3,7 @@
 
 use crate::GpuError;
 use crate::context::GpuContext;
-use crate::dispatch::{Dispatch, compute_pipeline, linear_grid};
+use crate::dispatch::{Dispatch, OVERRIDES_1D, WORKGROUP_1D, compute_pipeline, linear_grid};
 use crate::shaders;
 
 /// Uniform block of `shaders/maxpool.wgsl`.
@@ -32,7 +32,7 @@ pub struct MaxPool {
 impl MaxPool {
     pub fn new(ctx: &GpuContext) -> Result<Self, GpuError> {
         Ok(Self {
-            pipeline: compute_pipeline(ctx, "maxpool", shaders::MAXPOOL)?,
+            pipeline: compute_pipeline(ctx, "maxpool", shaders::MAXPOOL, OVERRIDES_1D)?,
         })
     }
 
@@ -81,7 +81,7 @@ impl MaxPool {
             .uniform(&p)
             .bind(input)
             .bind(output)
-            .workgroups(linear_grid(ctx, total, 64))
+            .workgroups(linear_grid(ctx, total, WORKGROUP_1D))
             .build(ctx)
     }
 }
@@ -104,7 +104,12 @@ pub struct GlobalAvgPool {
 impl GlobalAvgPool {
     pub fn new(ctx: &GpuContext) -> Result<Self, GpuError> {
         Ok(Self {
-            pipeline: compute_pipeline(ctx, "global_avg_pool", shaders::GLOBAL_AVG_POOL)?,
+            pipeline: compute_pipeline(
+                ctx,
+                "global_avg_pool",
+                shaders::GLOBAL_AVG_POOL,
+                OVERRIDES_1D,
+            )?,
         })
     }
 
@@ -127,7 +132,7 @@ impl GlobalAvgPool {
             .uniform(&p)
             .bind(input)
             .bind(output)
-            .workgroups(linear_grid(ctx, total, 64))
+            .workgroups(linear_grid(ctx, total, WORKGROUP_1D))
             .build(ctx)
     }
 }
