@@ -1,0 +1,53 @@
+//! Every network kernel (the convolutions also in their f16-weight form) parses and validates
+//! with naga — no GPU needed, so a broken shader fails on any machine (wgpu's own `naga/tests`
+//! do the same) — and says in its header what one invocation computes.
+
+use shadercam_kernels::{reflect, shaders};
+
+#[test]
+fn every_kernel_parses_and_validates() {
+    // The network's kernels are created with entry point `main`.
+    for (name, src) in shaders::ALL {
+        let module = reflect::validate(name, src).unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            module.entry_points.iter().any(|e| e.name == "main"),
+            "{name}.wgsl has no `main` entry point"
+        );
+    }
+    // The convolutions also as compiled with `--precision f16` (weights block swapped).
+    for name in ["conv2d", "conv2d_direct"] {
+        let src = shaders::ALL.iter().find(|(n, _)| *n == name).unwrap().1;
+        reflect::validate(
+            &format!("{name} (f16 weights)"),
+            &shaders::with_f16_weights(src),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    }
+}
+
+#[test]
+fn every_kernel_says_what_one_invocation_computes() {
+    // STYLE: each kernel's header comment states what one invocation computes.
+    for (name, src) in shaders::ALL {
+        let header: String = src
+            .lines()
+            .take_while(|l| l.starts_with("//"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        assert!(header.len() > 100, "{name}.wgsl has no header comment");
+        assert!(
+            header.contains("One invocation")
+                || header.contains("one invocation")
+                || header.contains("One workgroup")
+                || header.contains("one workgroup"),
+            "{name}.wgsl's header does not say what one invocation (or workgroup) computes"
+        );
+    }
+}
+
+/// A shader that does not parse is an error naming it, not a panic: tools can report it.
+#[test]
+fn a_broken_shader_is_an_error_naming_it() {
+    let err = reflect::validate("broken", "fn main( {").unwrap_err();
+    assert!(err.contains("broken.wgsl"), "{err}");
+}
