@@ -22,3 +22,31 @@ pub const ALL: &[(&str, &str)] = &[
     ("scorecam_mask", SCORECAM_MASK),
     ("scorecam_softmax", SCORECAM_SOFTMAX),
 ];
+
+/// Invocations per workgroup of the entry points that cover a flat range of items, one
+/// invocation per item: the shaders declare `@workgroup_size(64)`, and the stage sizes those
+/// dispatches with this constant (`tests/shaders.rs` holds the two together).
+pub const WORKGROUP_1D: usize = 64;
+
+/// Invocations per workgroup of the reductions that give one workgroup to each map, image or
+/// (image, target) pair. Their dispatches count maps, not invocations; the number matters to
+/// the shaders' own strides and workgroup arrays.
+pub const WORKGROUP_REDUCE: usize = 256;
+
+/// Every entry point the CAM stage creates a pipeline for, and the workgroup size its dispatch
+/// assumes: `(shader name in ALL, entry point, invocations along x)`; y and z are 1.
+pub const ENTRY_POINTS: &[(&str, &str, usize)] = &[
+    ("cam_targets", "main", WORKGROUP_1D),
+    ("cam_weights", "main", WORKGROUP_1D),
+    ("cam_weighted_sum", "main", WORKGROUP_1D),
+    ("cam_normalize", "main", WORKGROUP_REDUCE),
+    ("cam_upsample", "main", WORKGROUP_1D),
+    ("cam_overlay", "blend", WORKGROUP_1D),
+    ("cam_overlay", "finish", WORKGROUP_1D),
+    ("eigencam", "gram_entry", WORKGROUP_1D),
+    ("eigencam", "power", WORKGROUP_REDUCE),
+    ("scorecam_mask", "range", WORKGROUP_1D),
+    ("scorecam_mask", "mask", WORKGROUP_1D),
+    ("scorecam_softmax", "gather", WORKGROUP_1D),
+    ("scorecam_softmax", "softmax", WORKGROUP_REDUCE),
+];

@@ -1,18 +1,54 @@
 //! The Rust mirrors of the CAM shaders' uniform structs: `#[repr(C)]` + bytemuck `Pod`, same
-//! name and field order as the WGSL struct, explicit `_pad` fields where WGSL's layout leaves
-//! a gap (every struct is a multiple of 16 bytes, as a uniform buffer's binding requires).
+//! name, field order and field types as the WGSL struct, explicit `_pad` fields where WGSL's
+//! layout leaves a gap (every struct is a multiple of 16 bytes, as a uniform binding needs).
 //!
-//! `tests/shaders.rs` of this crate checks each struct's size and member offsets against the
-//! WGSL declaration (read with naga), so a field added on one side only fails a test.
+//! Each struct also describes itself as a [`Mirror`] (its size and each field's name, type and
+//! `offset_of!`), listed in [`ALL`]; this crate's `tests/shaders.rs` compares those with the
+//! WGSL declarations read by naga, so a field changed on one side only fails a test.
 
+/// How Rust lays out one uniform struct, to compare with the WGSL struct of the same name.
+#[derive(Clone, Copy, Debug)]
+pub struct Mirror {
+    /// The struct's name, the same in Rust and WGSL.
+    pub name: &'static str,
+    /// `size_of` the Rust struct.
+    pub size: usize,
+    /// Each field in declaration order: name, Rust type as written (`u32`, `[f32; 4]`) and
+    /// `offset_of!`.
+    pub fields: &'static [(&'static str, &'static str, usize)],
+}
+
+/// Declares a uniform struct and its [`Mirror`] (`$name::MIRROR`) from one field list.
 macro_rules! params {
     ($(#[$doc:meta])* $name:ident { $($f:ident : $t:ty),* $(,)? }) => {
         $(#[$doc])*
         #[repr(C)]
         #[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
         pub struct $name { $(pub $f: $t),* }
+
+        impl $name {
+            /// This struct's layout, for the test that holds it to the WGSL.
+            pub const MIRROR: Mirror = Mirror {
+                name: stringify!($name),
+                size: std::mem::size_of::<$name>(),
+                fields: &[$((stringify!($f), stringify!($t), std::mem::offset_of!($name, $f))),*],
+            };
+        }
     };
 }
+
+/// Every uniform struct of the CAM shaders.
+pub const ALL: &[Mirror] = &[
+    TargetParams::MIRROR,
+    WeightParams::MIRROR,
+    SumParams::MIRROR,
+    NormParams::MIRROR,
+    UpParams::MIRROR,
+    OverlayParams::MIRROR,
+    EigenParams::MIRROR,
+    MaskParams::MIRROR,
+    SoftmaxParams::MIRROR,
+];
 
 params!(
     /// `TargetParams` of shaders/cam_targets.wgsl: top-k (or fixed) target classes per image.

@@ -4,6 +4,7 @@
 //! depend on the target class: every target of an image gets the same one.
 
 use super::{Buffers, CamStage, Shape};
+use crate::shaders::WORKGROUP_1D;
 use crate::uniforms::EigenParams;
 use shadercam_kernels::{Dispatch, GpuContext, GpuError, Plan, linear_grid};
 
@@ -39,7 +40,7 @@ impl CamStage {
                 .uniform(&p)
                 .bind(forward.features())
                 .bind(&gram)
-                .workgroups(linear_grid(ctx, n * hw * hw, 64))
+                .workgroups(linear_grid(ctx, n * hw * hw, WORKGROUP_1D))
                 .build(ctx)?,
             Dispatch::builder("eigencam power", &self.power)
                 .uniform(&p)

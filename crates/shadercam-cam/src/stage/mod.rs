@@ -18,6 +18,7 @@ mod weights;
 
 pub use overlay::OriginalOverlay;
 
+use crate::shaders::WORKGROUP_1D;
 use crate::uniforms::TargetParams;
 use crate::{CamError, Method, Targets};
 use shadercam_kernels::{
@@ -27,6 +28,12 @@ use std::sync::Arc;
 
 /// pytorch-grad-cam's `scale_cam_image` epsilon: `x / (max + 1e-7)`.
 pub const SCALE_EPS: f32 = 1e-7;
+
+/// Workgroups along x for `n` items, one invocation each, [`WORKGROUP_1D`] per workgroup: for
+/// the entry points that index with `global_invocation_id.x` alone (small counts).
+fn groups_x(n: usize) -> (u32, u32, u32) {
+    (n.div_ceil(WORKGROUP_1D) as u32, 1, 1)
+}
 
 /// Every pipeline of the CAM stage, created once.
 pub struct CamStage {
@@ -329,7 +336,7 @@ impl CamStage {
             .bind(&forward.logits)
             .bind(&b.fixed)
             .bind(&b.targets)
-            .workgroups(((s.n as u32).div_ceil(64), 1, 1))
+            .workgroups(groups_x(s.n))
             .build(ctx)
     }
 }

@@ -3,6 +3,7 @@
 //! JET overlay on the crop; and the same heat drawn over the original picture.
 
 use super::{Buffers, CamPlan, CamStage, Normalisation, SCALE_EPS, Shape};
+use crate::shaders::WORKGROUP_1D;
 use crate::uniforms::{NormParams, OverlayParams, UpParams};
 use shadercam_kernels::{Dispatch, GpuContext, GpuError, Plan, grid, linear_grid};
 
@@ -54,7 +55,7 @@ impl CamStage {
                 .uniform(&up_p)
                 .bind(&b.normed)
                 .bind(&b.up)
-                .workgroups(linear_grid(ctx, s.maps() * crop * crop, 64))
+                .workgroups(linear_grid(ctx, s.maps() * crop * crop, WORKGROUP_1D))
                 .build(ctx)?,
         );
         let p = NormParams {
@@ -84,7 +85,7 @@ impl CamStage {
             stdev: [norm.std[0], norm.std[1], norm.std[2], 1.0],
             rect: [0, 0, crop as u32, crop as u32],
         };
-        let grid = linear_grid(ctx, s.maps() * crop * crop, 64);
+        let grid = linear_grid(ctx, s.maps() * crop * crop, WORKGROUP_1D);
         ds.push(
             Dispatch::builder("cam_overlay blend", &self.blend)
                 .uniform(&op)
@@ -144,7 +145,7 @@ impl CamStage {
             scale_y: place[2],
             offset_y: place[3],
         };
-        let grid = linear_grid(ctx, px, 64);
+        let grid = linear_grid(ctx, px, WORKGROUP_1D);
         let mut dispatches = vec![
             Dispatch::builder("original upsample", &self.upsample)
                 .uniform(&up_p)

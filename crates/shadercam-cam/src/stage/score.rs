@@ -3,11 +3,16 @@
 //! softmax over channels of the target's masked scores are the weights α. The masked inputs
 //! go through the network in chunks the adapter can hold, all recorded in the same pass.
 
-use super::{Buffers, CamStage, Shape};
+use super::{Buffers, CamStage, Shape, groups_x};
 use crate::CamError;
+use crate::shaders::WORKGROUP_1D;
 use crate::uniforms::{MaskParams, SoftmaxParams};
 use shadercam_kernels::{Dispatch, GpuContext, GpuResNet, Plan, linear_grid};
 use std::sync::Arc;
+
+/// The most masked images one Score-CAM chunk runs through the network (the adapter's limit
+/// and the channel count may make it fewer): bounds the chunk's buffers.
+const MAX_CHUNK: usize = 64;
 
 impl CamStage {
     /// Per image and chunk of channels: the channels' ranges, the masked inputs, the chunk's
@@ -24,7 +29,7 @@ impl CamStage {
     ) -> Result<(Arc<Plan>, Vec<Dispatch>), CamError> {
         let (n, t, c, crop) = (s.n, s.t, s.c, s.crop);
         let feats = forward.features();
-        let chunk = net.max_batch(ctx, crop, crop).min(64).min(c);
+        let chunk = net.max_batch(ctx, crop, crop).min(MAX_CHUNK).min(c);
         let splan = net.plan_uncached(ctx, chunk, crop, crop)?;
         let scores = ctx.storage("scorecam scores", (n * t * c * 4) as u64)?;
         let ranges = ctx.storage("scorecam ranges", (chunk * 8) as u64)?;
@@ -47,7 +52,7 @@ impl CamStage {
                         .uniform(&mp)
                         .bind(feats)
                         .bind_at(4, &ranges)
-                        .workgroups(((count as u32).div_ceil(64), 1, 1))
+                        .workgroups(groups_x(count))
                         .build(ctx)?,
                 );
                 chunks.push(
@@ -57,7 +62,7 @@ impl CamStage {
                         .bind(&forward.input)
                         .bind(&splan.input)
                         .bind(&ranges)
-                        .workgroups(linear_grid(ctx, count * crop * crop, 64))
+                        .workgroups(linear_grid(ctx, count * crop * crop, WORKGROUP_1D))
                         .build(ctx)?,
                 );
                 // The chunk's own forward pass (its dispatches are shared by every chunk).
@@ -78,7 +83,7 @@ impl CamStage {
                         .bind(&splan.logits)
                         .bind(&b.targets)
                         .bind(&scores)
-                        .workgroups((((count * t) as u32).div_ceil(64), 1, 1))
+                        .workgroups(groups_x(count * t))
                         .build(ctx)?,
                 );
             }

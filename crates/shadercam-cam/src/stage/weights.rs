@@ -6,6 +6,7 @@
 
 use super::{Buffers, CamStage, Shape};
 use crate::Method;
+use crate::shaders::WORKGROUP_1D;
 use crate::uniforms::{SumParams, WeightParams};
 use shadercam_kernels::{Dispatch, GpuContext, GpuError, GpuResNet, Plan, linear_grid};
 
@@ -36,7 +37,7 @@ impl CamStage {
             .bind(net.fc_weight())
             .bind(&b.targets)
             .bind(&b.alphas)
-            .workgroups(linear_grid(ctx, s.maps() * s.c4, 64))
+            .workgroups(linear_grid(ctx, s.maps() * s.c4, WORKGROUP_1D))
             .build(ctx)
     }
 
@@ -62,7 +63,7 @@ impl CamStage {
             .bind(forward.features())
             .bind(&b.alphas)
             .bind(&b.raw)
-            .workgroups(linear_grid(ctx, s.maps() * s.hw, 64))
+            .workgroups(linear_grid(ctx, s.maps() * s.hw, WORKGROUP_1D))
             .build(ctx)
     }
 }
