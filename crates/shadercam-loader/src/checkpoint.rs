@@ -38,10 +38,11 @@ impl Checkpoint {
     /// Reads and converts every tensor. `num_batches_tracked` counters (integers in PyTorch
     /// checkpoints, meaningless for inference) are skipped; any other non-float tensor is an error.
     ///
-    /// `path` may be a `.safetensors` file, a sharded checkpoint's index
+    /// `path` may be a `.safetensors` file, a PyTorch checkpoint written by `torch.save`
+    /// (`.pth`, `.pt`, `.bin`; see [`crate::pth`]), a sharded checkpoint's index
     /// (`model.safetensors.index.json`, see [`Checkpoint::open_sharded`]), or a directory holding
-    /// either (a Hugging Face download): the index if there is one, else `model.safetensors`,
-    /// else the only `.safetensors` file in it.
+    /// one (a Hugging Face download): the index if there is one, else `model.safetensors`,
+    /// else the only `.safetensors` file in it, else `pytorch_model.bin`.
     pub fn open(path: &Path) -> Result<Self, LoadError> {
         if path.is_dir() {
             return Self::open(&resolve_dir(path)?);
@@ -130,7 +131,21 @@ impl Checkpoint {
     }
 
     /// Same as [`Checkpoint::open`] on bytes already in memory; `path` is used in messages.
+    /// A PyTorch `torch.save` file (recognised by its bytes, whatever its extension) is read by
+    /// [`crate::pth`]; anything else must be safetensors.
     pub fn from_bytes(path: &Path, bytes: &[u8]) -> Result<Self, LoadError> {
+        if crate::pth::is_pytorch(bytes) {
+            return crate::pth::read(path, bytes);
+        }
+        if path
+            .extension()
+            .is_some_and(|e| e == "pth" || e == "pt" || e == "bin")
+        {
+            return Err(LoadError::Pytorch {
+                path: path.to_owned(),
+                reason: "not a zip archive, which torch.save (PyTorch >= 1.6) writes".into(),
+            });
+        }
         let format = |e: safetensors::SafeTensorError| LoadError::Format {
             path: path.to_owned(),
             reason: e.to_string(),
@@ -208,6 +223,9 @@ fn resolve_dir(dir: &Path) -> Result<PathBuf, LoadError> {
     found.sort();
     if found.len() == 1 {
         return Ok(found.remove(0));
+    }
+    if found.is_empty() && dir.join("pytorch_model.bin").is_file() {
+        return Ok(dir.join("pytorch_model.bin"));
     }
     Err(LoadError::Format {
         path: dir.to_owned(),

@@ -12,6 +12,8 @@
 //! `w' = w * gamma / sqrt(var + eps)`, `b' = beta - mean * gamma / sqrt(var + eps)`.
 
 mod checkpoint;
+mod pickle;
+mod pth;
 mod resnet;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -73,6 +75,19 @@ pub enum LoadError {
     },
     #[error("{path}: not a ResNet checkpoint in a known layout: {reason}")]
     Architecture { path: PathBuf, reason: String },
+    #[error("{path}: not a PyTorch checkpoint shadercam can read: {reason}")]
+    Pytorch { path: PathBuf, reason: String },
+    /// A `.pth` whose pickle names a Python global outside the few a state dict needs.
+    #[error(
+        "{path}: refused: the checkpoint's pickle asks for the Python global `{global}`, which a state dict \
+         never needs. shadercam never runs code from a checkpoint; it reads tensors, dicts, lists and \
+         numbers only, like torch.load(weights_only=True).{hint}"
+    )]
+    UnsafeGlobal {
+        path: PathBuf,
+        global: String,
+        hint: String,
+    },
     #[error("{path}: bad metadata `{key}`: {reason}")]
     Metadata {
         path: PathBuf,
