@@ -306,8 +306,7 @@ impl GpuContext {
                 .get_mapped_range()
                 .map_err(|e| GpuError::Execution(format!("reading results back failed: {e}")))?;
             out.push(Readback {
-                words: bytemuck::cast_slice::<u8, u32>(&view).to_vec(),
-                len: *len,
+                bytes: view[..*len].to_vec(),
             });
             drop(view);
             s.unmap();
@@ -329,16 +328,13 @@ impl GpuContext {
 /// timestamps, `[u8; 4]` RGBA pixels, ...).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Readback {
-    /// The bytes, kept as whole 4-byte words (what buffer copies move).
-    words: Vec<u32>,
-    /// How many of those bytes were asked for.
-    len: usize,
+    bytes: Vec<u8>,
 }
 
 impl Readback {
     /// The bytes read, exactly as many as were asked for.
     pub fn bytes(&self) -> &[u8] {
-        &bytemuck::cast_slice::<u32, u8>(&self.words)[..self.len]
+        &self.bytes
     }
 
     /// The bytes as consecutive elements of `T`, copied out (no alignment needed). A tail
@@ -355,17 +351,3 @@ impl Readback {
             .collect()
     }
 }
-
-/// TEMPORARY (issue 9): lets callers written for the old `Vec<Vec<f32>>` result keep indexing
-/// a readback as `[f32]` while they move to [`Readback::to_vec`]; removed once none is left.
-impl std::ops::Deref for Readback {
-    type Target = [f32];
-    fn deref(&self) -> &[f32] {
-        bytemuck::cast_slice(&self.words[..self.len / 4])
-    }
-}
-
-// TEMPORARY (issue 9): the old paths `context::{grid, time_dispatches, submit_and_wait}`,
-// until callers import from the crate root.
-pub use crate::dispatch::grid;
-pub use crate::profile::{submit_and_wait, time_dispatches};

@@ -11,9 +11,7 @@ use crate::context::GpuContext;
 use crate::conv::{CONV_RELU, CONV_RESIDUAL, Conv2d, Precision};
 use crate::dispatch::{Dispatch, encode};
 use crate::linear::Linear;
-// TEMPORARY `pub` (issue 9): keeps the old path `network::Plan` working until callers import
-// from the crate root.
-pub use crate::plan::{BufRef, Plan, Step};
+use crate::plan::{BufRef, Plan, Step};
 use crate::pool::{GlobalAvgPool, MaxPool};
 use crate::weights::{GpuBlock, GpuConv};
 use shadercam_loader::ResNet;
