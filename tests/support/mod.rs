@@ -8,6 +8,9 @@ use shadercam_kernels::GpuContext;
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 
+// Shared with the loader crate's own tests (one copy, in `shadercam_loader::testing`).
+pub use shadercam_loader::testing::{Rng, default_weights, encode, hf_name};
+
 /// The workspace root (this package's manifest directory).
 pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -16,11 +19,6 @@ pub fn root() -> PathBuf {
 /// `tests/fixtures/...`
 pub fn fixture(rel: &str) -> PathBuf {
     root().join("tests/fixtures").join(rel)
-}
-
-/// The embedded default checkpoint.
-pub fn default_weights() -> PathBuf {
-    root().join("weights/resnet50-shapes.safetensors")
 }
 
 /// A GPU context, or a panic that says how to get one: a skipped GPU test is not a passing one.
@@ -32,28 +30,6 @@ pub fn gpu() -> GpuContext {
              On a machine without a GPU install Mesa's software Vulkan driver (lavapipe): \
              `sudo apt-get install -y mesa-vulkan-drivers`, then rerun."
         ),
-    }
-}
-
-/// xorshift64*: deterministic test data without a `rand` dependency.
-pub struct Rng(u64);
-
-impl Rng {
-    pub fn new(seed: u64) -> Self {
-        Self(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
-    }
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    /// Uniform in [-1, 1).
-    pub fn uniform(&mut self) -> f32 {
-        (self.next_u64() >> 40) as f32 / (1u64 << 23) as f32 - 1.0
-    }
-    pub fn vec(&mut self, n: usize) -> Vec<f32> {
-        (0..n).map(|_| self.uniform()).collect()
     }
 }
 
@@ -163,23 +139,6 @@ pub fn fixture_names() -> Vec<String> {
 
 /// name -> (shape, values): a checkpoint before it is encoded.
 pub type Tensors = BTreeMap<String, (Vec<usize>, Vec<f32>)>;
-
-pub fn encode(dtype: Dtype, v: &[f32]) -> Vec<u8> {
-    match dtype {
-        Dtype::F32 => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
-        Dtype::F16 => v
-            .iter()
-            .flat_map(|&x| half::f16::from_f32(x).to_le_bytes())
-            .collect(),
-        Dtype::BF16 => v
-            .iter()
-            .flat_map(|&x| half::bf16::from_f32(x).to_le_bytes())
-            .collect(),
-        Dtype::I32 => v.iter().flat_map(|&x| (x as i32).to_le_bytes()).collect(),
-        Dtype::I64 => v.iter().flat_map(|&x| (x as i64).to_le_bytes()).collect(),
-        d => panic!("test encoder has no {d:?}"),
-    }
-}
 
 /// Serializes `tensors` as `dtype` (`*.num_batches_tracked` as I64, as PyTorch stores them).
 pub fn serialize<'a>(
@@ -331,31 +290,3 @@ pub fn random_resnet_model(
     shadercam_loader::ResNet::from_checkpoint(&ck).expect("random checkpoint is a ResNet")
 }
 
-/// transformers' `ResNetForImageClassification` name for a torchvision name, written from the
-/// transformers modelling code (`ResNetEmbeddings.embedder`, `ResNetStage.layers`,
-/// `ResNet*Layer.{layer,shortcut}`, `classifier = Sequential(Flatten, Linear)`), independently
-/// of the loader's table.
-pub fn hf_name(tv: &str) -> String {
-    let p: Vec<&str> = tv.split('.').collect();
-    let minus1 = |s: &str| s.parse::<usize>().unwrap() - 1;
-    match p[0] {
-        "conv1" => format!("resnet.embedder.embedder.convolution.{}", p[1]),
-        "bn1" => format!("resnet.embedder.embedder.normalization.{}", p[1]),
-        "fc" => format!("classifier.1.{}", p[1]),
-        layer => {
-            let stage = minus1(&layer["layer".len()..]);
-            let rest = match (p[2], p[3]) {
-                ("downsample", "0") => format!("shortcut.convolution.{}", p[4]),
-                ("downsample", "1") => format!("shortcut.normalization.{}", p[4]),
-                (m, param) if m.starts_with("conv") => {
-                    format!("layer.{}.convolution.{param}", minus1(&m[4..]))
-                }
-                (m, param) if m.starts_with("bn") => {
-                    format!("layer.{}.normalization.{param}", minus1(&m[2..]))
-                }
-                _ => panic!("no HF name for {tv}"),
-            };
-            format!("resnet.encoder.stages.{stage}.layers.{}.{rest}", p[1])
-        }
-    }
-}

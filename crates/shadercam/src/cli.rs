@@ -37,9 +37,10 @@ pub enum Command {
 }
 
 /// The value parser of counts that must be at least 1 (`--batch`, `--top-k`, `--maps`,
-/// `--iters`): clap refuses 0 with a usage error that names the flag.
+/// `--iters`): clap refuses 0 with a usage error that names the flag. The upper bound only keeps
+/// the message readable ("0 is not in 1..=1000000" rather than "1..18446744073709551615").
 fn at_least_one() -> RangedU64ValueParser<usize> {
-    RangedU64ValueParser::new().range(1..)
+    RangedU64ValueParser::new().range(1..=1_000_000)
 }
 
 /// The options every command that runs the network shares: checkpoint, preprocessing, batch
