@@ -474,8 +474,7 @@ const F16_GRADCAM_ABS: f32 = 3e-3;
 fn f16_weight_maps_stay_close_to_pytorch_grad_cam() {
     let model = ResNet::load(&default_weights()).unwrap();
     let mut ex =
-        Explainer::with_precision(gpu(), model, shadercam_kernels::kernels::Precision::F16)
-            .unwrap();
+        Explainer::with_precision(gpu(), model, shadercam_kernels::Precision::F16).unwrap();
     let names = fixture_names();
     let refs = fixture("reference.safetensors");
     let out = ex

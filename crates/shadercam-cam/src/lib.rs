@@ -8,27 +8,38 @@
 //! other gradient methods of pytorch-grad-cam have closed forms too: docs/cam-math.md derives
 //! each one and points at the shader line that computes it.
 
+//! Layout: [`Explainer`] (`explain.rs`) owns the network and the [`CamStage`] (`stage/`: one
+//! planner per method family) and runs both in one submit; `inputs.rs`, `report.rs`, `draw.rs`
+//! and `eval.rs` are the CLI's work as a library (finding and loading images, the per-image
+//! report, the pictures, `eval`'s scores); `post.rs` maps a finished heatmap back to the
+//! picture. Every item is exported here at the root; the public modules are [`profile`]
+//! (timing), [`shaders`] (the WGSL sources and workgroup sizes) and [`uniforms`] (the Rust
+//! mirrors of the shaders' uniform structs).
+
 mod draw;
 mod eval;
-pub mod explain;
+mod explain;
 mod inputs;
-pub mod post;
+mod post;
 pub mod profile;
 mod report;
 pub mod shaders;
-pub mod stage;
+mod stage;
 pub mod uniforms;
 
 pub use draw::{MAX_OVERLAY_SIDE, jet, maps_grid, rgba_to_image};
 pub use eval::{EvalSummary, pointing_hit};
 pub use explain::{ExplainOptions, Explainer, Explanation, OriginalView};
 pub use inputs::{LoadedImage, collect_inputs, load_image, prefetch};
+pub use post::{
+    cam_box, crop_box_to_original, crop_pixel_to_original, iou, original_placement, peak,
+};
 pub use profile::DispatchRow;
 pub use report::{
     BOX_THRESHOLD, ImageReport, Prediction, predictions, predictions_json, ranking, softmax,
     top_channels,
 };
-pub use stage::CamStage;
+pub use stage::{CamPlan, CamStage, Normalisation, OriginalOverlay, SCALE_EPS};
 
 use shadercam_kernels::GpuError;
 

@@ -9,9 +9,9 @@
 
 use image::RgbImage;
 use proptest::prelude::*;
-use shadercam_cam::MAX_OVERLAY_SIDE;
-use shadercam_cam::post::{
-    cam_box, crop_box_to_original, crop_pixel_to_original, original_placement, peak,
+use shadercam_cam::{
+    MAX_OVERLAY_SIDE, cam_box, crop_box_to_original, crop_pixel_to_original, original_placement,
+    peak,
 };
 use shadercam_image::{CropGeometry, Preprocess, preprocess};
 

@@ -22,7 +22,8 @@ use crate::shaders::WORKGROUP_1D;
 use crate::uniforms::TargetParams;
 use crate::{CamError, Method, Targets};
 use shadercam_kernels::{
-    Dispatch, GpuContext, GpuError, GpuResNet, Plan, entry_pipeline, shader_module,
+    Dispatch, GpuContext, GpuError, GpuResNet, Plan, compute_pipeline, entry_pipeline,
+    shader_module,
 };
 use std::sync::Arc;
 
@@ -246,11 +247,11 @@ impl Buffers {
 }
 
 impl CamStage {
+    /// Compiles the CAM shaders and creates every pipeline, once (a shader or pipeline that
+    /// fails is a typed error naming it).
     pub fn new(ctx: &GpuContext) -> Result<Self, GpuError> {
         use crate::shaders::*;
-        let one = |name: &str, src: &str| {
-            entry_pipeline(ctx, &shader_module(ctx, name, src)?, name, "main")
-        };
+        let one = |name: &str, src: &str| compute_pipeline(ctx, name, src, &[]);
         let overlay = shader_module(ctx, "cam_overlay", CAM_OVERLAY)?;
         let eigen = shader_module(ctx, "eigencam", EIGENCAM)?;
         let mask = shader_module(ctx, "scorecam_mask", SCORECAM_MASK)?;
