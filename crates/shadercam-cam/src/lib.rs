@@ -6,7 +6,7 @@
 //! Discriminative Localization", CVPR 2016). For a network that ends in global average pooling
 //! and one linear layer, Grad-CAM (Selvaraju et al. 2017) is this map divided by `h·w`, and the
 //! other gradient methods of pytorch-grad-cam have closed forms too: docs/cam-math.md derives
-//! each one and points at the shader line that computes it.
+//! each one and points at the shader code (a named anchor) that computes it.
 
 //! Layout: [`Explainer`] (`explain.rs`) owns the network and the [`CamStage`] (`stage/`: one
 //! planner per method family) and runs both in one submit; `inputs.rs`, `report.rs`, `draw.rs`

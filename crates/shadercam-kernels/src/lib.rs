@@ -39,13 +39,6 @@ pub use plan::{BufRef, Plan, Step};
 pub use pool::{GapParams, GlobalAvgPool, MaxPool, PoolParams};
 pub use profile::{submit_and_wait, time_dispatches};
 
-/// TEMPORARY (issue 9): the old path `shadercam_kernels::kernels::Precision`, still written out
-/// in tests/cam.rs; delete this module once that line says `shadercam_kernels::Precision`.
-#[doc(hidden)]
-pub mod kernels {
-    pub use crate::Precision;
-}
-
 /// GPU-side failures. Messages name the kernel, buffer or batch concerned.
 #[derive(Debug, thiserror::Error)]
 pub enum GpuError {

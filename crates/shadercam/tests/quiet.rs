@@ -15,8 +15,7 @@ fn root() -> PathBuf {
 
 #[test]
 fn explain_prints_only_results_and_the_summary() {
-    let out_dir =
-        std::env::temp_dir().join(format!("shadercam-quiet-{}", std::process::id()));
+    let out_dir = std::env::temp_dir().join(format!("shadercam-quiet-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&out_dir);
     let image = root().join("tests/fixtures/images/shape_004.png");
     let out = Command::new(env!("CARGO_BIN_EXE_shadercam"))
