@@ -12,6 +12,7 @@
 //! `w' = w * gamma / sqrt(var + eps)`, `b' = beta - mean * gamma / sqrt(var + eps)`.
 
 mod checkpoint;
+pub mod models;
 mod pickle;
 mod pth;
 mod resnet;
