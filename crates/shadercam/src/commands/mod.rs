@@ -5,3 +5,4 @@ pub mod bench;
 pub mod classify;
 pub mod eval;
 pub mod explain;
+pub mod models;
