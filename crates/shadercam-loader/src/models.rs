@@ -14,7 +14,8 @@
 //!   (`timm/data/transforms_factory.py`): 232 — the same as torchvision. Both use bilinear
 //!   interpolation and ImageNet's mean and std.
 //!
-//! A hub repository's `config.json` carries the same `pretrained_cfg`;
+//! `weights/check_model_table.py` compares every entry below with the installed torchvision and
+//! timm. A hub repository's `config.json` carries the same `pretrained_cfg`;
 //! [`preprocess_from_timm_config`] reads it, so a downloaded model is preprocessed by its own
 //! metadata, and the table is what `shadercam models` shows before anything is downloaded.
 

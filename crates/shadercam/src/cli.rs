@@ -34,6 +34,9 @@ pub enum Command {
     Bench(BenchArgs),
     /// Per-kernel GPU times (timestamp queries where the adapter has them).
     Profile(ProfileArgs),
+    /// The published ImageNet ResNets `--model` accepts: accuracy, size, preprocessing, source,
+    /// and whether each is cached.
+    Models(ModelsArgs),
     /// Check that shadercam computes correctly on this GPU and driver: every kernel against a
     /// CPU reference, the whole network against PyTorch. Exit 1 if any check fails.
     Selftest(SelftestArgs),
@@ -50,10 +53,20 @@ fn at_least_one() -> RangedU64ValueParser<usize> {
 /// size, weight precision, progress.
 #[derive(Args, Clone)]
 pub struct ModelArgs {
-    /// Checkpoint (.safetensors). Default: $SHADERCAM_WEIGHTS, else the repository's
-    /// weights/resnet50-shapes.safetensors.
-    #[arg(long, value_name = "PATH")]
+    /// Checkpoint: .safetensors, a PyTorch .pth/.pt/.bin (torch.save), or a Hugging Face download
+    /// folder. Without it or --model: $SHADERCAM_WEIGHTS, else $SHADERCAM_MODEL, else the
+    /// repository's weights/resnet50-shapes.safetensors.
+    #[arg(long, value_name = "PATH", conflicts_with = "model")]
     pub weights: Option<PathBuf>,
+    /// A published ImageNet ResNet (`shadercam models` lists them: resnet18, resnet34, resnet50,
+    /// resnet101, resnet152, wide_resnet50_2, wide_resnet101_2, with .tv/.tv2 variants),
+    /// downloaded once into the Hugging Face cache. Default: $SHADERCAM_MODEL.
+    #[arg(long, value_name = "NAME")]
+    pub model: Option<String>,
+    /// Class names, one a line, for a checkpoint that has none (a .pth). Default: the
+    /// checkpoint's, else ImageNet's for 1000 classes, else `class 0` .. `class N-1`.
+    #[arg(long, value_name = "FILE")]
+    pub classes: Option<PathBuf>,
     /// Shorter side after resizing (default: the checkpoint's preprocess metadata, else 256).
     #[arg(long, value_name = "PX")]
     pub resize: Option<u32>,
@@ -164,6 +177,13 @@ pub struct ProfileArgs {
     pub json: bool,
     #[command(flatten)]
     pub model: ModelArgs,
+}
+
+#[derive(Args)]
+pub struct ModelsArgs {
+    /// One JSON array on stdout, with cache paths and URLs.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Args)]

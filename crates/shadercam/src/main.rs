@@ -15,7 +15,7 @@ mod run;
 
 use clap::Parser;
 use cli::{Cli, Command, Usage};
-use commands::{bench, classify, eval, explain, selftest};
+use commands::{bench, classify, eval, explain, models, selftest};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
@@ -27,6 +27,7 @@ fn main() -> ExitCode {
         Command::Eval(a) => eval::eval(a),
         Command::Bench(a) => bench::bench(a).map(|()| true),
         Command::Profile(a) => bench::profile(a).map(|()| true),
+        Command::Models(a) => models::models(a),
         Command::Selftest(a) => selftest::selftest(a),
     };
     match result {

@@ -4,9 +4,11 @@
 use crate::cli::{ModelArgs, Usage};
 use anyhow::{Context, Result, bail};
 use shadercam_cam::Explainer;
+use shadercam_hub::Hub;
 use shadercam_image::Preprocess;
 use shadercam_kernels::GpuContext;
-use shadercam_loader::ResNet;
+use shadercam_loader::models::{self, ModelSpec};
+use shadercam_loader::{PreprocessMeta, ResNet};
 use std::path::{Path, PathBuf};
 
 /// The checkpoint to use: `--weights`, `$SHADERCAM_WEIGHTS`, or the repository's default
@@ -32,13 +34,98 @@ pub fn weights_path(flag: &Option<PathBuf>) -> PathBuf {
         .join(REL)
 }
 
+/// A checkpoint chosen by `--model` (or `$SHADERCAM_MODEL`): the file, fetched if it was not
+/// cached, the preprocessing its source publishes (the hub's timm `config.json`, else the
+/// model table), and the table entry.
+pub struct Published {
+    pub path: PathBuf,
+    pub preprocess: PreprocessMeta,
+    pub spec: &'static ModelSpec,
+}
+
+/// The published model `--model` or, when neither `--weights`, `--model` nor
+/// `$SHADERCAM_WEIGHTS` is given, `$SHADERCAM_MODEL` names; `None` for a checkpoint file.
+pub fn published(m: &ModelArgs) -> Result<Option<Published>> {
+    let name = match (&m.weights, &m.model) {
+        (Some(_), _) => return Ok(None),
+        (None, Some(n)) => n.clone(),
+        (None, None) => {
+            if std::env::var_os("SHADERCAM_WEIGHTS").is_some() {
+                return Ok(None);
+            }
+            match std::env::var("SHADERCAM_MODEL") {
+                Ok(n) if !n.trim().is_empty() => n,
+                _ => return Ok(None),
+            }
+        }
+    };
+    let spec =
+        models::find(&name).map_err(|e| anyhow::Error::new(Usage(format!("--model: {e}"))))?;
+    let mut hub = Hub::from_env();
+    hub.progress = !m.quiet;
+    let fetched = hub.fetch_model(spec).with_context(|| {
+        format!(
+            "getting --model {} (about {:.0} MB)",
+            spec.name,
+            spec.params as f64 * 4.0 / 1e6
+        )
+    })?;
+    let preprocess = match &fetched.config {
+        Some(config) => std::fs::read_to_string(config)
+            .map_err(|e| e.to_string())
+            .and_then(|text| models::preprocess_from_timm_config(&text))
+            .unwrap_or_else(|e| {
+                eprintln!(
+                    "warning: {}: {e}; using shadercam's table for {}",
+                    config.display(),
+                    spec.name
+                );
+                spec.preprocess.clone()
+            }),
+        None => spec.preprocess.clone(),
+    };
+    Ok(Some(Published {
+        path: fetched.weights,
+        preprocess,
+        spec,
+    }))
+}
+
+/// Reads the checkpoint `--weights` / `--model` (or their environment variables) choose, with
+/// the preprocessing of a published model and the names of `--classes` applied.
+pub fn read_model(m: &ModelArgs) -> Result<ResNet> {
+    let published = published(m)?;
+    let path = match &published {
+        Some(p) => p.path.clone(),
+        None => weights_path(&m.weights),
+    };
+    let mut model = ResNet::load(&path).with_context(
+        || "loading the checkpoint (choose one with --weights, --model, SHADERCAM_WEIGHTS or SHADERCAM_MODEL)",
+    )?;
+    if let Some(p) = published {
+        // The file must be the network the name promises (a wrong or damaged mirror would not be).
+        if model.arch != p.spec.arch {
+            bail!(
+                "{}: the checkpoint for --model {} is a {}, not a {}",
+                path.display(),
+                p.spec.name,
+                model.arch,
+                p.spec.arch
+            );
+        }
+        model.preprocess = p.preprocess;
+    }
+    if let Some(file) = &m.classes {
+        model.classes =
+            models::read_class_names(file, model.num_classes()).context("reading --classes")?;
+    }
+    Ok(model)
+}
+
 /// Loads the checkpoint and creates the GPU pipelines; returns them with the preprocessing
 /// (flags over the checkpoint's metadata) and the images per batch.
 pub fn load(m: &ModelArgs) -> Result<(Explainer, Preprocess, usize)> {
-    let path = weights_path(&m.weights);
-    let model = ResNet::load(&path).with_context(
-        || "loading the checkpoint (choose one with --weights or SHADERCAM_WEIGHTS)",
-    )?;
+    let model = read_model(m)?;
     let p = &model.preprocess;
     let pre = Preprocess {
         resize_size: m.resize.unwrap_or(p.resize_size),

@@ -5,4 +5,5 @@ pub mod bench;
 pub mod classify;
 pub mod eval;
 pub mod explain;
+pub mod models;
 pub mod selftest;
