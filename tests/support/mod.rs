@@ -2,14 +2,16 @@
 //! context that fails loudly when there is none, a small deterministic RNG, and comparisons
 //! with a named tolerance that report the worst element.
 
-use safetensors::Dtype;
-use safetensors::tensor::TensorView;
 use shadercam_kernels::GpuContext;
-use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 
-// Shared with the loader crate's own tests (one copy, in `shadercam_loader::testing`).
-pub use shadercam_loader::testing::{Rng, default_weights, encode, hf_name};
+// Shared with the loader crate's own tests (one copy, in `shadercam_loader::testing`): test
+// data, checkpoints written by the tests themselves, and comparisons of loaded networks.
+pub use shadercam_loader::testing::{
+    Rng, Tensors, assert_same_net, default_weights, encode, fresh_dir, from_bytes, hf_name,
+    random_resnet, random_resnet_model, renamed, resnet_shapes, serialize,
+    with_num_batches_tracked, write_sharded,
+};
 
 /// The workspace root (this package's manifest directory).
 pub fn root() -> PathBuf {
@@ -92,6 +94,16 @@ pub fn rel_l2(got: &[f32], want: &[f32]) -> f64 {
     (num / den.max(1e-30)).sqrt()
 }
 
+/// The index of the largest value (the last on ties, as `Iterator::max_by` picks): an image's
+/// top-1 class from its logits.
+pub fn argmax(v: &[f32]) -> usize {
+    v.iter()
+        .enumerate()
+        .max_by(|a, b| a.1.total_cmp(b.1))
+        .unwrap()
+        .0
+}
+
 /// A named f32 tensor from a safetensors file (shape, data).
 pub fn read_tensor(path: &std::path::Path, name: &str) -> (Vec<usize>, Vec<f32>) {
     let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
@@ -120,6 +132,25 @@ pub fn chw_to_hwc(x: &[f32], c: usize, h: usize, w: usize) -> Vec<f32> {
     out
 }
 
+/// A ci fixture's preprocessed input (`NAME.input` in tests/fixtures/reference.safetensors,
+/// `[3, 224, 224]`) as HWC, the layout the GPU network reads.
+pub fn fixture_input(name: &str) -> Vec<f32> {
+    let (shape, chw) = read_tensor(&fixture("reference.safetensors"), &format!("{name}.input"));
+    assert_eq!(shape, [3, 224, 224], "{name}.input");
+    chw_to_hwc(&chw, 3, 224, 224)
+}
+
+/// The inputs of fixtures `names`, one HWC image after another: a batch.
+pub fn fixture_inputs(names: &[String]) -> Vec<f32> {
+    names.iter().flat_map(|n| fixture_input(n)).collect()
+}
+
+/// An [`Explainer`](shadercam_cam::Explainer) for the default weights on `ctx`.
+pub fn default_explainer(ctx: GpuContext) -> shadercam_cam::Explainer {
+    let model = shadercam_loader::ResNet::load(&default_weights()).expect("default weights");
+    shadercam_cam::Explainer::new(ctx, model).expect("explainer for the default weights")
+}
+
 /// Names of the fixture images, sorted (the keys of labels.json).
 pub fn fixture_names() -> Vec<String> {
     let text = std::fs::read_to_string(fixture("labels.json")).expect("tests/fixtures/labels.json");
@@ -133,160 +164,3 @@ pub fn fixture_names() -> Vec<String> {
     names.sort();
     names
 }
-
-// ---------------------------------------------------------------------------------------------
-// Checkpoints written by the tests themselves (torchvision layout)
-
-/// name -> (shape, values): a checkpoint before it is encoded.
-pub type Tensors = BTreeMap<String, (Vec<usize>, Vec<f32>)>;
-
-/// Serializes `tensors` as `dtype` (`*.num_batches_tracked` as I64, as PyTorch stores them).
-pub fn serialize<'a>(
-    tensors: impl IntoIterator<Item = (&'a String, &'a (Vec<usize>, Vec<f32>))>,
-    dtype: Dtype,
-    meta: &HashMap<String, String>,
-) -> Vec<u8> {
-    let encoded: Vec<(String, Dtype, Vec<usize>, Vec<u8>)> = tensors
-        .into_iter()
-        .map(|(name, (shape, v))| {
-            let d = if name.ends_with("num_batches_tracked") {
-                Dtype::I64
-            } else {
-                dtype
-            };
-            (name.clone(), d, shape.clone(), encode(d, v))
-        })
-        .collect();
-    let views = encoded
-        .iter()
-        .map(|(n, d, s, b)| (n.clone(), TensorView::new(*d, s.clone(), b).unwrap()));
-    safetensors::serialize(views, (!meta.is_empty()).then(|| meta.clone())).unwrap()
-}
-
-/// torchvision's tensor names and shapes for a ResNet with `blocks` per stage, basic or
-/// bottleneck blocks, and `width` the inner width of layer1's bottleneck (64; 128 for
-/// wide_resnet*_2).
-pub fn resnet_shapes(
-    blocks: [usize; 4],
-    bottleneck: bool,
-    width: usize,
-    classes: usize,
-) -> Vec<(String, Vec<usize>)> {
-    let mut out = Vec::new();
-    let mut conv = |conv: &str, bn: &str, shape: [usize; 4]| {
-        out.push((format!("{conv}.weight"), shape.to_vec()));
-        for p in ["weight", "bias", "running_mean", "running_var"] {
-            out.push((format!("{bn}.{p}"), vec![shape[0]]));
-        }
-    };
-    conv("conv1", "bn1", [64, 3, 7, 7]);
-    let expansion = if bottleneck { 4 } else { 1 };
-    let mut cin = 64;
-    for (s, &n) in blocks.iter().enumerate() {
-        let planes = 64 << s;
-        let (w, cout) = (planes * width / 64, planes * expansion);
-        for b in 0..n {
-            let p = format!("layer{}.{b}", s + 1);
-            let c_in = if b == 0 { cin } else { cout };
-            if bottleneck {
-                conv(&format!("{p}.conv1"), &format!("{p}.bn1"), [w, c_in, 1, 1]);
-                conv(&format!("{p}.conv2"), &format!("{p}.bn2"), [w, w, 3, 3]);
-                conv(&format!("{p}.conv3"), &format!("{p}.bn3"), [cout, w, 1, 1]);
-            } else {
-                conv(
-                    &format!("{p}.conv1"),
-                    &format!("{p}.bn1"),
-                    [cout, c_in, 3, 3],
-                );
-                conv(
-                    &format!("{p}.conv2"),
-                    &format!("{p}.bn2"),
-                    [cout, cout, 3, 3],
-                );
-            }
-            if b == 0 && (s > 0 || c_in != cout) {
-                conv(
-                    &format!("{p}.downsample.0"),
-                    &format!("{p}.downsample.1"),
-                    [cout, c_in, 1, 1],
-                );
-            }
-        }
-        cin = cout;
-    }
-    out.push(("fc.weight".into(), vec![classes, cin]));
-    out.push(("fc.bias".into(), vec![classes]));
-    out
-}
-
-/// A torchvision ResNet with random weights: the tensors of [`resnet_shapes`].
-///
-/// He-uniform convolutions (variance 2/fan_in); BatchNorm statistics drawn independently of the
-/// activations, with positive variance. Each block's last BN gets a small gamma, as trained
-/// ResNets have (and torchvision's `zero_init_residual` starts from), so that 33 residual
-/// additions keep the activations in a moderate range.
-pub fn random_resnet(
-    blocks: [usize; 4],
-    bottleneck: bool,
-    width: usize,
-    classes: usize,
-    seed: u64,
-) -> Tensors {
-    let mut rng = Rng::new(seed);
-    let last_bn = if bottleneck {
-        ".bn3.weight"
-    } else {
-        ".bn2.weight"
-    };
-    resnet_shapes(blocks, bottleneck, width, classes)
-        .into_iter()
-        .map(|(name, shape)| {
-            let n: usize = shape.iter().product();
-            let mut u = |lo: f32, hi: f32| -> Vec<f32> {
-                (0..n)
-                    .map(|_| lo + (hi - lo) * (rng.uniform() * 0.5 + 0.5))
-                    .collect()
-            };
-            let v = if shape.len() == 4 {
-                let a = (6.0 / (shape[1] * shape[2] * shape[3]) as f32).sqrt();
-                u(-a, a)
-            } else if name == "fc.weight" {
-                let a = (1.0 / shape[1] as f32).sqrt();
-                u(-a, a)
-            } else if name == "fc.bias"
-                || name.ends_with(".bias")
-                || name.ends_with(".running_mean")
-            {
-                u(-0.2, 0.2)
-            } else if name.ends_with(".running_var") {
-                u(0.5, 2.0)
-            } else if name.ends_with(last_bn) {
-                u(0.1, 0.4)
-            } else {
-                u(0.5, 1.5)
-            };
-            (name, (shape, v))
-        })
-        .collect()
-}
-
-/// A random-weight torchvision ResNet, serialized as F32 and loaded back through the loader.
-pub fn random_resnet_model(
-    blocks: [usize; 4],
-    bottleneck: bool,
-    classes: usize,
-    seed: u64,
-) -> shadercam_loader::ResNet {
-    let bytes = serialize(
-        &random_resnet(blocks, bottleneck, 64, classes, seed),
-        safetensors::Dtype::F32,
-        &Default::default(),
-    );
-    let ck = shadercam_loader::Checkpoint::from_bytes(
-        std::path::Path::new("random.safetensors"),
-        &bytes,
-    )
-    .expect("random checkpoint parses");
-    shadercam_loader::ResNet::from_checkpoint(&ck).expect("random checkpoint is a ResNet")
-}
-
