@@ -6,19 +6,14 @@
 use shadercam_kernels::{ConvVariant, GpuResNet, Precision, unpad_channels};
 use shadercam_loader::ResNet;
 use shadercam_suite::{
-    chw_to_hwc, default_weights, fixture, fixture_names, gpu, read_tensor, rel_l2,
+    argmax, chw_to_hwc, default_weights, fixture, fixture_input, fixture_names, gpu, read_tensor,
+    rel_l2,
 };
 
 /// Relative L2 error allowed per stage (the bound; f32 vs PyTorch float64).
 const STAGE_REL_L2: f64 = 1e-4;
 /// Absolute logit error allowed end to end.
 const LOGIT_ABS: f32 = 1e-3;
-
-fn input_hwc(name: &str) -> Vec<f32> {
-    let (shape, x) = read_tensor(&fixture("reference.safetensors"), &format!("{name}.input"));
-    assert_eq!(shape, [3, 224, 224]);
-    chw_to_hwc(&x, 3, 224, 224)
-}
 
 #[test]
 fn every_stage_matches_pytorch_float64() {
@@ -29,7 +24,7 @@ fn every_stage_matches_pytorch_float64() {
     let bytes = std::fs::read(&dbg).unwrap();
     let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
     let image = meta.metadata().as_ref().unwrap()["image"].clone();
-    let x = input_hwc(&image);
+    let x = fixture_input(&image);
     let mut report = Vec::new();
     for stage in [
         "stem", "maxpool", "layer1.0", "layer1.2", "layer2.3", "layer3.5", "layer4.2", "avgpool",
@@ -75,7 +70,7 @@ fn the_gpu_conv_kernel_runs_the_whole_network_too() {
     gnet.kernels.conv2d.preferred = ConvVariant::Tiled;
     let names = fixture_names();
     let refs = fixture("reference.safetensors");
-    let x: Vec<f32> = names[..2].iter().flat_map(|n| input_hwc(n)).collect();
+    let x: Vec<f32> = names[..2].iter().flat_map(|n| fixture_input(n)).collect();
     let got = gnet.forward(&ctx, &x, 2, 224, 224).unwrap();
     for (i, name) in names[..2].iter().enumerate() {
         let (_, want) = read_tensor(&refs, &format!("{name}.logits"));
@@ -101,7 +96,7 @@ fn logits_match_pytorch_one_at_a_time_and_batched() {
     let mut all_want = Vec::new();
     let mut worst = 0f32;
     for name in &names {
-        let x = input_hwc(name);
+        let x = fixture_input(name);
         let (_, want) = read_tensor(&refs, &format!("{name}.logits"));
         let t = std::time::Instant::now();
         let got = gnet.forward(&ctx, &x, 1, 224, 224).unwrap();
@@ -132,14 +127,6 @@ fn logits_match_pytorch_one_at_a_time_and_batched() {
     }
 }
 
-fn argmax(v: &[f32]) -> usize {
-    v.iter()
-        .enumerate()
-        .max_by(|a, b| a.1.total_cmp(b.1))
-        .unwrap()
-        .0
-}
-
 /// `--precision f16`: convolution weights stored as f16, arithmetic in f32. Measured on the ci
 /// fixtures (lavapipe): worst logit error and top-1 agreement with PyTorch's float64 forward.
 /// Measured 4.1e-3 (lavapipe, 2026-11-26); the bound is about 5x that.
@@ -152,7 +139,7 @@ fn f16_weights_stay_close_to_pytorch() {
     let mut gnet = GpuResNet::with_precision(&ctx, &net, Precision::F16).unwrap();
     let names = fixture_names();
     let refs = fixture("reference.safetensors");
-    let x: Vec<f32> = names.iter().flat_map(|n| input_hwc(n)).collect();
+    let x: Vec<f32> = names.iter().flat_map(|n| fixture_input(n)).collect();
     let got = gnet.forward(&ctx, &x, names.len(), 224, 224).unwrap();
     let mut worst = 0f32;
     for (i, name) in names.iter().enumerate() {

@@ -1,6 +1,7 @@
 //! Every network kernel (the convolutions also in their f16-weight form) parses and validates
 //! with naga — no GPU needed, so a broken shader fails on any machine (wgpu's own `naga/tests`
-//! do the same) — and says in its header what one invocation computes.
+//! do the same). That every shader's header says what one invocation computes is checked for
+//! all shaders of both crates at once, in the workspace's tests/shaders.rs.
 
 use shadercam_kernels::{reflect, shaders};
 
@@ -22,26 +23,6 @@ fn every_kernel_parses_and_validates() {
             &shaders::with_f16_weights(src),
         )
         .unwrap_or_else(|e| panic!("{e}"));
-    }
-}
-
-#[test]
-fn every_kernel_says_what_one_invocation_computes() {
-    // STYLE: each kernel's header comment states what one invocation computes.
-    for (name, src) in shaders::ALL {
-        let header: String = src
-            .lines()
-            .take_while(|l| l.starts_with("//"))
-            .collect::<Vec<_>>()
-            .join("\n");
-        assert!(header.len() > 100, "{name}.wgsl has no header comment");
-        assert!(
-            header.contains("One invocation")
-                || header.contains("one invocation")
-                || header.contains("One workgroup")
-                || header.contains("one workgroup"),
-            "{name}.wgsl's header does not say what one invocation (or workgroup) computes"
-        );
     }
 }
 
