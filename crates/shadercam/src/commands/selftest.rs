@@ -233,31 +233,71 @@ fn variant_name(v: ConvVariant) -> String {
     format!("{v:?}").to_lowercase()
 }
 
-/// The weight buffer of a convolution kernel built for `precision`, from padded HWIO f32
-/// weights, and the weights that kernel really multiplies by (for the CPU reference).
-/// f16: two halves per u32, low half first, as the network uploads them (what WGSL's
-/// `unpack2x16float` reads).
-fn conv_weights(ctx: &GpuContext, precision: Precision, w_padded: &[f32]) -> Result<wgpu::Buffer> {
-    Ok(match precision {
-        Precision::F32 => ctx.storage_from("selftest conv weight", w_padded)?,
-        Precision::F16 => {
-            let packed: Vec<u32> = w_padded
-                .chunks_exact(2)
-                .map(|p| {
-                    half::f16::from_f32(p[0]).to_bits() as u32
-                        | (half::f16::from_f32(p[1]).to_bits() as u32) << 16
-                })
-                .collect();
-            ctx.storage_from("selftest conv weight", &packed)?
-        }
-    })
+/// How numbers are stored in a GPU buffer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Storage {
+    /// One f32 per value.
+    F32,
+    /// Two f16 per u32, low half first (what WGSL's `unpack2x16float` reads), as the network
+    /// uploads f16 weights.
+    F16Pairs,
 }
 
-/// The weights the CPU reference multiplies by: what the GPU kernel of `precision` sees.
-fn effective_weights(precision: Precision, w: &[f32]) -> Vec<f32> {
+impl Storage {
+    /// A storage buffer holding `values` stored this way.
+    fn buffer(self, ctx: &GpuContext, label: &str, values: &[f32]) -> Result<wgpu::Buffer> {
+        Ok(match self {
+            Storage::F32 => ctx.storage_from(label, values)?,
+            Storage::F16Pairs => {
+                let packed: Vec<u32> = values
+                    .chunks_exact(2)
+                    .map(|p| {
+                        half::f16::from_f32(p[0]).to_bits() as u32
+                            | (half::f16::from_f32(p[1]).to_bits() as u32) << 16
+                    })
+                    .collect();
+                ctx.storage_from(label, &packed)?
+            }
+        })
+    }
+
+    /// The values a kernel reading this storage really sees (f16 storage rounds them): what
+    /// the CPU reference must compute with.
+    fn seen(self, values: &[f32]) -> Vec<f32> {
+        match self {
+            Storage::F32 => values.to_vec(),
+            Storage::F16Pairs => reference::round_to_f16(values),
+        }
+    }
+}
+
+/// Everything selftest must know about one `--precision`: how the convolution kernels built
+/// for it store their weights, and the stated bounds of the whole network in it (from the
+/// tests that assert them). A new precision is one more arm here.
+struct PrecisionFacts {
+    weights: Storage,
+    /// Absolute bound on each logit vs PyTorch's float64 forward (the top-1 must agree too).
+    logit_abs: f32,
+    /// Absolute bound on the Grad-CAM map vs pytorch-grad-cam's; `None`: no measured bound
+    /// yet, so only the logits and the top-1 are checked.
+    gradcam_abs: Option<f32>,
+}
+
+fn facts(precision: Precision) -> PrecisionFacts {
     match precision {
-        Precision::F32 => w.to_vec(),
-        Precision::F16 => reference::round_to_f16(w),
+        // tests/forward.rs LOGIT_ABS, tests/cam.rs GRADCAM_ABS.
+        Precision::F32 => PrecisionFacts {
+            weights: Storage::F32,
+            logit_abs: LOGIT_ABS,
+            gradcam_abs: Some(GRADCAM_ABS),
+        },
+        // tests/forward.rs F16_LOGIT_ABS; arithmetic stays f32, so the kernel-level bounds are
+        // the f32 ones on the rounded weights.
+        Precision::F16 => PrecisionFacts {
+            weights: Storage::F16Pairs,
+            logit_abs: F16_WEIGHTS_LOGIT_ABS,
+            gradcam_abs: None,
+        },
     }
 }
 
@@ -289,9 +329,10 @@ fn run_conv_case(
     let b = rng.vec(cout);
     let (oh, ow) = case.out_hw();
     let res = residual.then(|| rng.vec(n * oh * ow * cout));
+    let weights = facts(conv.precision).weights;
     let want = reference::conv2d(
         &x,
-        &effective_weights(conv.precision, &wt),
+        &weights.seen(&wt),
         &b,
         res.as_deref(),
         relu,
@@ -312,9 +353,9 @@ fn run_conv_case(
         pad,
     };
     let xb = ctx.storage_from("selftest conv x", &pad_channels(&x, cin))?;
-    let wb = conv_weights(
+    let wb = weights.buffer(
         ctx,
-        conv.precision,
+        "selftest conv weight",
         &reference::pad_hwio(&wt, k * k, cin, cout),
     )?;
     let bb = ctx.storage_from("selftest conv bias", &pad_channels(&b, cout))?;
@@ -549,24 +590,6 @@ impl Fixture {
     }
 }
 
-/// The stated bound on the logits of the whole network in `precision`, from the tests that
-/// assert it.
-fn logit_bound(precision: Precision) -> f32 {
-    match precision {
-        Precision::F32 => LOGIT_ABS,
-        Precision::F16 => F16_WEIGHTS_LOGIT_ABS,
-    }
-}
-
-/// The stated bound on the Grad-CAM map in `precision` (`None`: no measured bound yet, so the
-/// map is not checked, only the logits and the top-1).
-fn gradcam_bound(precision: Precision) -> Option<f32> {
-    match precision {
-        Precision::F32 => Some(GRADCAM_ABS),
-        Precision::F16 => None,
-    }
-}
-
 fn argmax(v: &[f32]) -> usize {
     v.iter()
         .enumerate()
@@ -589,7 +612,9 @@ fn network_checks(
                 precision_name(precision)
             );
             let logits = format!("{base}: logits");
-            let map = gradcam_bound(precision).map(|_| format!("{base}: gradcam"));
+            let map = facts(precision)
+                .gradcam_abs
+                .map(|_| format!("{base}: gradcam"));
             if r.wants(&logits) || map.as_ref().is_some_and(|m| r.wants(m)) {
                 jobs.push((precision, variant, logits, map));
             }
@@ -645,7 +670,7 @@ fn network_checks(
                 let secs = start.elapsed().as_secs_f64();
                 let logits = r.tamper(&logits_name, logits);
                 let mut worse = Worse::default();
-                let bound = Tolerance::abs(logit_bound(precision));
+                let bound = Tolerance::abs(facts(precision).logit_abs);
                 worse.compare("logits vs PyTorch", &logits, &fx.logits, bound);
                 let (ours, theirs) = (argmax(&logits), argmax(&fx.logits));
                 if ours != theirs {
@@ -654,7 +679,7 @@ fn network_checks(
                 let mut check = worse.into_check(logits_name, start);
                 check.seconds = secs;
                 r.report(check)?;
-                if let (Some(name), Some(bound)) = (map_name, gradcam_bound(precision)) {
+                if let (Some(name), Some(bound)) = (map_name, facts(precision).gradcam_abs) {
                     let map = r.tamper(&name, map);
                     let mut worse = Worse::default();
                     worse.compare(
