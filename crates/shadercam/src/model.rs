@@ -35,8 +35,8 @@ pub fn weights_path(flag: &Option<PathBuf>) -> PathBuf {
 }
 
 /// A checkpoint chosen by `--model` (or `$SHADERCAM_MODEL`): the file, fetched if it was not
-/// cached, the preprocessing its source publishes (the hub's timm `config.json`, else the
-/// model table), and the table entry.
+/// cached, the preprocessing its source publishes (the model table's torchvision values, checked
+/// against the hub's timm `config.json` when there is one), and the table entry.
 pub struct Published {
     pub path: PathBuf,
     pub preprocess: PreprocessMeta,
@@ -70,20 +70,31 @@ pub fn published(m: &ModelArgs) -> Result<Option<Published>> {
             spec.params as f64 * 4.0 / 1e6
         )
     })?;
-    let preprocess = match &fetched.config {
-        Some(config) => std::fs::read_to_string(config)
+    // The hub's timm config.json is the model's own metadata; it must agree with the table,
+    // whose values are torchvision's published evaluation settings for these weights.
+    let preprocess = spec.preprocess.clone();
+    if let Some(config) = &fetched.config {
+        let from_config = std::fs::read_to_string(config)
             .map_err(|e| e.to_string())
-            .and_then(|text| models::preprocess_from_timm_config(&text))
-            .unwrap_or_else(|e| {
-                eprintln!(
-                    "warning: {}: {e}; using shadercam's table for {}",
-                    config.display(),
-                    spec.name
-                );
-                spec.preprocess.clone()
-            }),
-        None => spec.preprocess.clone(),
-    };
+            .and_then(|text| models::preprocess_from_timm_config(&text));
+        match from_config {
+            Ok(p) if p == preprocess => {}
+            Ok(p) => eprintln!(
+                "warning: {} asks for resize {} / crop {}; using torchvision's published {} / {} for {}",
+                config.display(),
+                p.resize_size,
+                p.crop_size,
+                preprocess.resize_size,
+                preprocess.crop_size,
+                spec.name
+            ),
+            Err(e) => eprintln!(
+                "warning: {}: {e}; using shadercam's table for {}",
+                config.display(),
+                spec.name
+            ),
+        }
+    }
     Ok(Some(Published {
         path: fetched.weights,
         preprocess,

@@ -140,6 +140,8 @@ fn a_model_is_downloaded_once_then_read_from_the_cache() {
     );
     let (stdout, stderr) = ok(&out);
     assert!(stderr.contains("downloading"), "{stderr}");
+    // timm's config agrees with the table (232 / 224): no warning.
+    assert!(!stderr.contains("warning"), "{stderr}");
     let rec: Value = serde_json::from_str(stdout.lines().next().unwrap()).unwrap();
     // The served file's own class names (the shapes model's metadata).
     let top = rec["predictions"][0]["label"].as_str().unwrap();
