@@ -16,8 +16,8 @@
 //!
 //! `weights/check_model_table.py` compares every entry below with the installed torchvision and
 //! timm. A hub repository's `config.json` carries the same `pretrained_cfg`;
-//! [`preprocess_from_timm_config`] reads it, so a downloaded model is preprocessed by its own
-//! metadata, and the table is what `shadercam models` shows before anything is downloaded.
+//! [`preprocess_from_timm_config`] reads it, and the CLI checks a downloaded model's own metadata
+//! against the table (which is also what `shadercam models` shows before any download).
 
 use crate::{LoadError, PreprocessMeta};
 use std::path::Path;
