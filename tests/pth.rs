@@ -129,3 +129,21 @@ fn a_wrapped_f16_pth_gives_pytorchs_logits() {
         worst.1, worst.0
     );
 }
+
+/// The embedded default model saved by `torch.save` (tests/fixtures/pth/resnet50-shapes-f16.pth,
+/// made by `weights/make_pth_fixtures.py --only shapes`) loads to exactly the network the
+/// safetensors file gives: every folded weight equal, hence the same logits — checked on a
+/// small random input through the CPU reference network. The safetensors network itself is
+/// checked against PyTorch's logits in tests/forward.rs.
+#[test]
+fn the_embedded_model_saved_by_torch_gives_the_same_network_and_logits() {
+    let pth = ResNet::load(&fixture("resnet50-shapes-f16.pth")).unwrap();
+    let st = ResNet::load(&shadercam_suite::default_weights()).unwrap();
+    shadercam_suite::assert_same_net("resnet50-shapes-f16.pth", &pth, &st, 0.0);
+    let (h, w, c) = (32, 32, 3);
+    let x = shadercam_suite::Rng::new(50).vec(h * w * c);
+    let act = |x: Vec<f32>| Act { x, h, w, c };
+    let got = forward(&pth, act(x.clone()), 1);
+    let want = forward(&st, act(x), 1);
+    assert_eq!(got, want, "logits of the .pth and the .safetensors differ");
+}

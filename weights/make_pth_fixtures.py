@@ -35,6 +35,10 @@ Every file is written by `torch.save` itself (PyTorch >= 1.6 zip format) unless 
   torchscript.pt             `torch.jit.script(nn.Linear(2, 2)).save(...)`: refused.
   legacy.pth                 `torch.save(..., _use_new_zipfile_serialization=False)`: the pre-1.6
                              format, refused with advice.
+  resnet50-shapes-f16.pth    The embedded default model, weights/resnet50-shapes.safetensors, as a
+                             plain float16 state dict written by torch.save (46 MB): the loader
+                             must fold it to exactly the weights the safetensors file gives, so
+                             the logits are the same (tests/pth.rs).
   unsafe-global.pth          NOT written by torch.save: a torch.save archive whose data.pkl was
                              replaced by a hand-assembled pickle that calls `os.system("echo
                              pwned")` on load. The bytes are written out literally below; this
@@ -203,9 +207,26 @@ def make_refused(out: Path) -> None:
     print(f"wrote float64.pth, whole-module.pth, torchscript.pt, legacy.pth, {path.name}")
 
 
+def make_shapes(out: Path) -> None:
+    """The embedded shapes model, loaded into torchvision's resnet50 and saved by torch.save."""
+    import torch
+    import torchvision
+    from safetensors.torch import load_file
+
+    sd = load_file(str(ROOT / "weights" / "resnet50-shapes.safetensors"))
+    model = torchvision.models.resnet50(num_classes=8).half()
+    missing, unexpected = model.load_state_dict(sd, strict=False)
+    # torchvision's state dict also has num_batches_tracked counters; the file has none.
+    assert not unexpected and all(k.endswith("num_batches_tracked") for k in missing), (missing, unexpected)
+    state = {k: v for k, v in model.state_dict().items() if not k.endswith("num_batches_tracked")}
+    torch.save(state, out / "resnet50-shapes-f16.pth")
+    print("wrote resnet50-shapes-f16.pth")
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--out", type=Path, default=OUT, help="output folder")
+    p.add_argument("--only", choices=["resnet", "dtypes", "refused", "shapes"], help="make one group only")
     args = p.parse_args(argv)
     try:
         import torch  # noqa: F401
@@ -215,9 +236,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}; install with `pip install torch torchvision safetensors`", file=sys.stderr)
         return 1
     args.out.mkdir(parents=True, exist_ok=True)
-    make_resnet(args.out)
-    make_dtypes(args.out)
-    make_refused(args.out)
+    makers = {"resnet": make_resnet, "dtypes": make_dtypes, "refused": make_refused, "shapes": make_shapes}
+    for name, make in makers.items():
+        if args.only in (None, name):
+            make(args.out)
     return 0
 
 
