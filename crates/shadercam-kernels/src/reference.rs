@@ -280,6 +280,9 @@ pub const LOGIT_ABS: f32 = 1e-3;
 pub const F16_WEIGHTS_LOGIT_ABS: f32 = 2e-2;
 /// The 224x224 Grad-CAM map vs pytorch-grad-cam's, absolute (`tests/cam.rs`, `GRADCAM_ABS`).
 pub const GRADCAM_ABS: f32 = 2e-3;
+/// The same map with f16 convolution weights (`tests/cam.rs`, `F16_GRADCAM_ABS`: measured
+/// 5.5e-4 on lavapipe, the bound about 5x that).
+pub const F16_WEIGHTS_GRADCAM_ABS: f32 = 3e-3;
 
 /// A per-element bound `|got - want| <= max(rel * |want|, abs)`.
 #[derive(Clone, Copy, Debug, PartialEq)]

@@ -36,8 +36,8 @@ use serde_json::json;
 use shadercam_cam::{ExplainOptions, Explainer};
 use shadercam_image::{Preprocess, decode_bytes, preprocess};
 use shadercam_kernels::reference::{
-    self, CONV_CASES, ConvCase, F16_WEIGHTS_LOGIT_ABS, GAP_CASES, GRADCAM_ABS, LINEAR_CASES,
-    LOGIT_ABS, MAXPOOL_CASES, Rng, Tolerance, Worst,
+    self, CONV_CASES, ConvCase, F16_WEIGHTS_GRADCAM_ABS, F16_WEIGHTS_LOGIT_ABS, GAP_CASES,
+    GRADCAM_ABS, LINEAR_CASES, LOGIT_ABS, MAXPOOL_CASES, Rng, Tolerance, Worst,
 };
 use shadercam_kernels::{
     CONV_RELU, CONV_RESIDUAL, Conv2d, ConvShape, ConvVariant, GlobalAvgPool, GpuContext, Linear,
@@ -291,12 +291,12 @@ fn facts(precision: Precision) -> PrecisionFacts {
             logit_abs: LOGIT_ABS,
             gradcam_abs: Some(GRADCAM_ABS),
         },
-        // tests/forward.rs F16_LOGIT_ABS; arithmetic stays f32, so the kernel-level bounds are
+        // tests/forward.rs F16_LOGIT_ABS, tests/cam.rs F16_GRADCAM_ABS; arithmetic stays f32, so the kernel-level bounds are
         // the f32 ones on the rounded weights.
         Precision::F16 => PrecisionFacts {
             weights: Storage::F16Pairs,
             logit_abs: F16_WEIGHTS_LOGIT_ABS,
-            gradcam_abs: None,
+            gradcam_abs: Some(F16_WEIGHTS_GRADCAM_ABS),
         },
     }
 }
@@ -390,13 +390,7 @@ fn conv_checks(ctx: &GpuContext, r: &mut Runner) -> Result<()> {
     for precision in precisions() {
         let names: Vec<String> = ConvVariant::ALL
             .iter()
-            .map(|&v| {
-                format!(
-                    "conv2d {} {} weights",
-                    variant_name(v),
-                    precision_name(precision)
-                )
-            })
+            .map(|&v| format!("conv2d {} {}", variant_name(v), precision_name(precision)))
             .collect();
         if !names.iter().any(|n| r.wants(n)) {
             continue;
@@ -607,7 +601,7 @@ fn network_checks(
     for precision in precisions() {
         for variant in ConvVariant::ALL {
             let base = format!(
-                "network {} {} weights",
+                "network {} {}",
                 variant_name(variant),
                 precision_name(precision)
             );
