@@ -60,6 +60,17 @@ pub struct Explanation {
     pub features: Option<Vec<f32>>,
 }
 
+/// The two post-processing stages between [`Explanation::raw`] and [`Explanation::heatmaps`],
+/// read back from the GPU by [`Explainer::explain_with_stages`] (docs/cam-math.md, section 4).
+#[derive(Clone, Debug)]
+pub struct StageMaps {
+    /// Per target: the raw map after ReLU (not for `cam`) and min-max, `[h·w]` in [0, 1).
+    pub normalised: Vec<Vec<f32>>,
+    /// Per target: `normalised` resized to the crop as cv2.resize does, `[crop·crop]`, before
+    /// the second ReLU + min-max that gives the heatmap.
+    pub upsampled: Vec<Vec<f32>>,
+}
+
 /// An overlay on an original picture, planned for one batch: which image of the batch it
 /// draws, and its dispatches and buffers.
 struct PendingOverlay {
@@ -135,6 +146,34 @@ impl Explainer {
         originals: &[Option<OriginalView>],
         opts: &ExplainOptions,
     ) -> Result<Vec<Explanation>, CamError> {
+        let all = self.explain_batches(inputs_hwc, crop, originals, opts, false)?;
+        Ok(all.into_iter().map(|(e, _)| e).collect())
+    }
+
+    /// [`Explainer::explain`], also reading back each map's intermediate stages (what
+    /// `explain --dump-stages` writes): the same dispatches, two more buffers read.
+    pub fn explain_with_stages(
+        &mut self,
+        inputs_hwc: &[f32],
+        crop: usize,
+        originals: &[Option<OriginalView>],
+        opts: &ExplainOptions,
+    ) -> Result<Vec<(Explanation, StageMaps)>, CamError> {
+        let all = self.explain_batches(inputs_hwc, crop, originals, opts, true)?;
+        Ok(all
+            .into_iter()
+            .map(|(e, s)| (e, s.expect("stages were requested")))
+            .collect())
+    }
+
+    fn explain_batches(
+        &mut self,
+        inputs_hwc: &[f32],
+        crop: usize,
+        originals: &[Option<OriginalView>],
+        opts: &ExplainOptions,
+        stages: bool,
+    ) -> Result<Vec<(Explanation, Option<StageMaps>)>, CamError> {
         let per = crop * crop * 3;
         if inputs_hwc.is_empty() || !inputs_hwc.len().is_multiple_of(per) {
             return Err(CamError::Options(format!(
@@ -156,6 +195,7 @@ impl Explainer {
                 crop,
                 &orig,
                 opts,
+                stages,
             )?);
         }
         Ok(out)
@@ -205,7 +245,8 @@ impl Explainer {
         crop: usize,
         originals: &[Option<&OriginalView>],
         opts: &ExplainOptions,
-    ) -> Result<Vec<Explanation>, CamError> {
+        stages: bool,
+    ) -> Result<Vec<(Explanation, Option<StageMaps>)>, CamError> {
         self.plans(n, crop, opts)?;
         let ctx = &self.ctx;
         let cp = self.cached.as_ref().expect("plan built above");
@@ -267,6 +308,10 @@ impl Explainer {
         if opts.keep_features {
             reads.push((fwd.features(), (n * fh * fw * fwd.feat_c * 4) as u64));
         }
+        if stages {
+            reads.push((&cp.norm, (n * t * fh * fw * 4) as u64));
+            reads.push((&cp.up, (n * t * crop2 * 4) as u64));
+        }
         for e in &extra {
             let o = originals[e.image].expect("overlay only for given originals");
             reads.push((&e.overlay.output, (o.width * o.height * 4) as u64));
@@ -283,11 +328,29 @@ impl Explainer {
         let heat = data[3].to_vec::<f32>();
         let overlay = data[4].to_vec::<u32>();
         let features = opts.keep_features.then(|| data[5].to_vec::<f32>());
-        let first_extra = 5 + opts.keep_features as usize;
+        let mut next = 5 + opts.keep_features as usize;
+        let stage_data = stages.then(|| {
+            next += 2;
+            (
+                data[next - 2].to_vec::<f32>(),
+                data[next - 1].to_vec::<f32>(),
+            )
+        });
+        let first_extra = next;
         let mut results = Vec::with_capacity(n);
         for b in 0..n {
             let maps = b * t..(b + 1) * t;
-            results.push(Explanation {
+            let stage_maps = stage_data.as_ref().map(|(norm, up)| StageMaps {
+                normalised: maps
+                    .clone()
+                    .map(|m| norm[m * fh * fw..(m + 1) * fh * fw].to_vec())
+                    .collect(),
+                upsampled: maps
+                    .clone()
+                    .map(|m| up[m * crop2..(m + 1) * crop2].to_vec())
+                    .collect(),
+            });
+            let explanation = Explanation {
                 logits: logits[b * classes..(b + 1) * classes].to_vec(),
                 targets: targets[maps.clone()].iter().map(|&c| c as usize).collect(),
                 map_size: (fh, fw),
@@ -311,7 +374,8 @@ impl Explainer {
                     let per = fh * fw * fwd.feat_c;
                     f[b * per..(b + 1) * per].to_vec()
                 }),
-            });
+            };
+            results.push((explanation, stage_maps));
         }
         Ok(results)
     }

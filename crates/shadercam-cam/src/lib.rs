@@ -19,6 +19,7 @@
 mod draw;
 mod eval;
 mod explain;
+mod figure;
 mod inputs;
 mod post;
 pub mod profile;
@@ -29,15 +30,16 @@ pub mod uniforms;
 
 pub use draw::{MAX_OVERLAY_SIDE, jet, maps_grid, rgba_to_image};
 pub use eval::{EvalSummary, pointing_hit};
-pub use explain::{ExplainOptions, Explainer, Explanation, OriginalView};
+pub use explain::{ExplainOptions, Explainer, Explanation, OriginalView, StageMaps};
+pub use figure::{ColourScale, gallery, stage_picture};
 pub use inputs::{LoadedImage, collect_inputs, load_image, prefetch};
 pub use post::{
     cam_box, crop_box_to_original, crop_pixel_to_original, iou, original_placement, peak,
 };
 pub use profile::DispatchRow;
 pub use report::{
-    BOX_THRESHOLD, ImageReport, Prediction, predictions, predictions_json, ranking, softmax,
-    top_channels,
+    BOX_THRESHOLD, ChannelContribution, ImageReport, Prediction, channel_contributions,
+    predictions, predictions_json, ranking, softmax, top_channels,
 };
 pub use stage::{CamPlan, CamStage, Normalisation, OriginalOverlay, SCALE_EPS};
 

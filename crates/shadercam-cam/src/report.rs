@@ -148,22 +148,53 @@ impl ImageReport {
     }
 }
 
-/// The `n` channels with the largest contribution `w^c_k · mean(f_k)` to class `c`'s logit,
-/// largest first: `(k, w^c_k, contribution)`.
+/// One layer4 channel's share of a class logit. The CAM paper's identity: with `A_k` the
+/// channel's map, `logit_c = b_c + Σ_k w^c_k · mean(A_k)`, so `contribution` summed over every
+/// channel, plus the class bias, is the logit (global average pooling, then the fc layer).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ChannelContribution {
+    /// The channel index `k`.
+    pub k: usize,
+    /// Its fc weight for the class, `w^c_k`.
+    pub weight: f32,
+    /// Its spatial mean `mean(A_k)`: what global average pooling hands the fc layer.
+    pub mean: f32,
+    /// `weight · mean`.
+    pub contribution: f32,
+}
+
+/// Every channel's [`ChannelContribution`] to the class whose fc row is `fc_row`, in channel
+/// order, from the layer4 maps `features` (`[hw, K]`, channels last), summed in f64.
+pub fn channel_contributions(
+    features: &[f32],
+    hw: usize,
+    fc_row: &[f32],
+) -> Vec<ChannelContribution> {
+    let k = fc_row.len();
+    (0..k)
+        .map(|c| {
+            let mean =
+                ((0..hw).map(|p| features[p * k + c] as f64).sum::<f64>() / hw as f64) as f32;
+            ChannelContribution {
+                k: c,
+                weight: fc_row[c],
+                mean,
+                contribution: fc_row[c] * mean,
+            }
+        })
+        .collect()
+}
+
+/// The `n` channels with the largest contribution `w^c_k · mean(A_k)` to class `c`'s logit,
+/// largest first.
 pub fn top_channels(
     features: &[f32],
     hw: usize,
     fc_row: &[f32],
     n: usize,
-) -> Vec<(usize, f32, f32)> {
-    let k = fc_row.len();
-    let mut contrib: Vec<(usize, f32, f32)> = (0..k)
-        .map(|c| {
-            let mean = (0..hw).map(|p| features[p * k + c]).sum::<f32>() / hw as f32;
-            (c, fc_row[c], fc_row[c] * mean)
-        })
-        .collect();
-    contrib.sort_by(|a, b| b.2.total_cmp(&a.2));
+) -> Vec<ChannelContribution> {
+    let mut contrib = channel_contributions(features, hw, fc_row);
+    contrib.sort_by(|a, b| b.contribution.total_cmp(&a.contribution));
     contrib.truncate(n);
     contrib
 }

@@ -100,9 +100,11 @@ pub struct ExplainArgs {
     #[command(flatten)]
     pub model: ModelArgs,
     /// The CAM variant, by pytorch-grad-cam's name (spellings such as grad-cam or gradcampp
-    /// work too).
-    #[arg(long, default_value = "gradcam", value_parser = MethodParser)]
-    pub method: MethodArg,
+    /// work too). `all`, or a comma-separated list, draws every one side by side in
+    /// <stem>.gallery.png; `all` leaves out scorecam, which runs one forward pass per layer4
+    /// channel (minutes on a CPU adapter): add it with `all,scorecam`.
+    #[arg(long, default_value = "gradcam", value_parser = MethodListParser)]
+    pub method: MethodList,
     /// Explain this class index instead of the top prediction (repeat for several).
     #[arg(long, value_name = "CLASS", conflicts_with = "top_k")]
     pub target: Vec<usize>,
@@ -118,9 +120,16 @@ pub struct ExplainArgs {
     /// Also write <stem>.heatmap.npy (f32 [crop, crop], the normalised map).
     #[arg(long)]
     pub save_heatmap: bool,
-    /// Also write <stem>.maps.png: the N layer4 maps that contribute most to the target.
+    /// Also write <stem>.maps.png: the N layer4 maps that contribute most to the target,
+    /// each labelled with k, w^c_k, mean(A_k) and w*mean (with --json: `channels` and
+    /// `logit_parts`, the bias and the channels' sum that make the logit).
     #[arg(long, value_name = "N", value_parser = at_least_one())]
     pub maps: Option<usize>,
+    /// Also write each stage of the first target's map as <stem>.stageN-NAME.npy and .png (with
+    /// its colour scale): 1 raw (signed), 2 normalised (ReLU + min-max), 3 upsampled to the
+    /// crop, 4 heat (with --json: the raw map as `raw_map`). See docs/tutorial.md.
+    #[arg(long)]
+    pub dump_stages: bool,
 }
 
 #[derive(Args)]
@@ -269,6 +278,66 @@ impl TypedValueParser for MethodParser {
     }
 }
 
+/// `explain --method`: one method, a comma-separated list, or `all` (every method but
+/// scorecam, which costs one forward pass per layer4 channel). In the order given, each once.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MethodList(pub Vec<Method>);
+
+impl MethodList {
+    /// What `all` stands for: every [`Method`] but [`Method::ScoreCam`].
+    pub fn all() -> Vec<Method> {
+        Method::ALL
+            .into_iter()
+            .filter(|&m| m != Method::ScoreCam)
+            .collect()
+    }
+
+    fn parse(s: &str) -> Result<Self, String> {
+        let mut out = Vec::new();
+        for part in s.split(',').map(str::trim) {
+            let ms = if part.eq_ignore_ascii_case("all") {
+                Self::all()
+            } else {
+                vec![MethodArg::from_str(part, true)?.0]
+            };
+            for m in ms {
+                if !out.contains(&m) {
+                    out.push(m);
+                }
+            }
+        }
+        Ok(Self(out))
+    }
+}
+
+/// The value parser of `explain --method`: [`MethodList::parse`], listing the methods and
+/// `all` for `--help`.
+#[derive(Clone)]
+pub struct MethodListParser;
+
+impl TypedValueParser for MethodListParser {
+    type Value = MethodList;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &OsStr,
+    ) -> Result<MethodList, clap::Error> {
+        let parse = |s: &str| MethodList::parse(s);
+        parse.parse_ref(cmd, arg, value)
+    }
+
+    fn possible_values(&self) -> Option<Box<dyn Iterator<Item = PossibleValue> + '_>> {
+        Some(Box::new(
+            MethodArg::value_variants()
+                .iter()
+                .filter_map(ValueEnum::to_possible_value)
+                .chain([PossibleValue::new("all")]),
+        ))
+    }
+}
+
 /// `--precision`: a [`Precision`] as clap sees it (`f32` or `f16`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PrecisionArg(pub Precision);
@@ -328,5 +397,27 @@ mod tests {
             };
             assert_eq!(a.method, MethodArg(m), "{s}");
         }
+    }
+
+    #[test]
+    fn explain_takes_all_or_a_list_of_methods() {
+        let parse = |s: &str| {
+            let cli = Cli::try_parse_from(["shadercam", "explain", "x.png", "--method", s])
+                .unwrap_or_else(|e| panic!("{s}: {e}"));
+            let Command::Explain(a) = cli.command else {
+                unreachable!()
+            };
+            a.method.0
+        };
+        assert_eq!(parse("grad-cam"), vec![Method::GradCam]);
+        assert_eq!(parse("all"), MethodList::all());
+        assert!(!parse("all").contains(&Method::ScoreCam));
+        assert_eq!(parse("all,scorecam").len(), Method::ALL.len());
+        assert_eq!(
+            parse("layercam, gradcam,layercam"),
+            vec![Method::LayerCam, Method::GradCam]
+        );
+        let bad = Cli::try_parse_from(["shadercam", "explain", "x.png", "--method", "gradcam,x"]);
+        assert!(bad.is_err_and(|e| e.to_string().contains("unknown method \"x\"")));
     }
 }

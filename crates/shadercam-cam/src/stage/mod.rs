@@ -76,6 +76,8 @@ pub struct CamPlan {
     pub raw: wgpu::Buffer,
     /// `[batch, targets, fh·fw]`: after ReLU + min-max.
     pub norm: wgpu::Buffer,
+    /// `[batch, targets, crop, crop]`: `norm` upsampled to the crop, before the second min-max.
+    pub up: wgpu::Buffer,
     /// `[batch, targets, crop, crop]`: upsampled and scaled again — pytorch-grad-cam's output.
     pub heat: wgpu::Buffer,
     /// `[batch, targets, crop, crop]` RGBA8 overlays.
@@ -308,6 +310,7 @@ impl CamStage {
             targets_buf: b.targets,
             raw: b.raw,
             norm: b.normed,
+            up: b.up,
             heat: b.heat,
             overlay: b.overlay,
             max_bits: b.max_bits,

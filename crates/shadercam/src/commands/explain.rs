@@ -1,13 +1,22 @@
 //! `shadercam explain`: predictions plus where the model looked, as pictures in `--out-dir`
-//! and (with `--json`) one record per image on stdout.
+//! and (with `--json`) one record per image on stdout. `--dump-stages` adds each stage of the
+//! map (`stages`); several methods draw a gallery instead (`gallery`).
+
+mod gallery;
+mod stages;
 
 use crate::cli::{ExplainArgs, Usage};
 use crate::model::load;
 use crate::output::{prepare_out_dir, write_outputs};
 use crate::run::{Run, interrupted};
 use anyhow::{Result, bail};
-use shadercam_cam::{ExplainOptions, ImageReport, Targets, collect_inputs};
+use serde_json::{Value, json};
+use shadercam_cam::{
+    ExplainOptions, Explainer, Explanation, ImageReport, Targets, channel_contributions,
+    collect_inputs, top_channels,
+};
 use std::collections::HashSet;
+use std::path::PathBuf;
 
 pub fn explain(a: ExplainArgs) -> Result<bool> {
     prepare_out_dir(&a.out_dir)?;
@@ -32,7 +41,14 @@ pub fn explain(a: ExplainArgs) -> Result<bool> {
     } else {
         Targets::Fixed(a.target.clone())
     };
-    let method = a.method.0;
+    let methods = a.method.0.clone();
+    if methods.len() > 1 && (a.maps.is_some() || a.save_heatmap) {
+        bail!(Usage(
+            "--maps and --save-heatmap write one method's map: use them with a single --method"
+                .into()
+        ));
+    }
+    let method = methods[0];
     let opts = ExplainOptions {
         method,
         targets,
@@ -41,24 +57,96 @@ pub fn explain(a: ExplainArgs) -> Result<bool> {
     let crop = pre.crop_size as usize;
     let mut run = Run::new(&files, &input_errors, a.json, a.model.quiet)?;
     let mut used_stems = HashSet::new();
+    let top = a.top_k.unwrap_or(1).max(5);
     run.batches(&files, batch, &pre, &a.model, |run, imgs, tensors| {
+        if methods.len() > 1 {
+            let results = match gallery::explain_all(
+                &mut ex,
+                tensors,
+                crop,
+                &methods,
+                &opts,
+                a.dump_stages,
+            ) {
+                Ok(r) => r,
+                Err(e) => return run.fail_batch(imgs, &format!("{e:#}")),
+            };
+            for (i, img) in imgs.iter().enumerate() {
+                if interrupted() {
+                    break;
+                }
+                let name = img.path.display().to_string();
+                let w = gallery::write_gallery(
+                    &a.out_dir,
+                    img,
+                    i,
+                    &methods,
+                    &results,
+                    &classes,
+                    top,
+                    &mut used_stems,
+                );
+                match w {
+                    Ok(w) => {
+                        run.ok += 1;
+                        if a.json {
+                            for r in w.records {
+                                run.print(r)?;
+                            }
+                        } else {
+                            let p = &ImageReport::new(
+                                &name,
+                                img,
+                                &results[0][i].0,
+                                methods[0],
+                                &classes,
+                                1,
+                            )
+                            .predictions[0];
+                            run.print(format_args!(
+                                "{name}: {} (class {}, {:.3}) -> {}",
+                                p.label,
+                                p.class_index,
+                                p.score,
+                                w.picture.display()
+                            ))?;
+                        }
+                    }
+                    Err(err) => run.error(&name, &format!("{err:#}"))?,
+                }
+                run.pb.inc(1);
+            }
+            return Ok(());
+        }
         let views: Vec<_> = imgs.iter().map(|i| Some(i.view.clone())).collect();
-        let results = match ex.explain(tensors, crop, &views, &opts) {
+        let results = if a.dump_stages {
+            ex.explain_with_stages(tensors, crop, &views, &opts)
+                .map(|r| r.into_iter().map(|(e, s)| (e, Some(s))).collect::<Vec<_>>())
+        } else {
+            ex.explain(tensors, crop, &views, &opts)
+                .map(|r| r.into_iter().map(|e| (e, None)).collect())
+        };
+        let results = match results {
             Ok(r) => r,
             Err(e) => return run.fail_batch(imgs, &e),
         };
-        for (img, e) in imgs.iter().zip(&results) {
+        for (img, (e, st)) in imgs.iter().zip(&results) {
             if interrupted() {
                 break;
             }
             let name = img.path.display().to_string();
-            let report =
-                ImageReport::new(&name, img, e, method, &classes, a.top_k.unwrap_or(1).max(5));
-            match write_outputs(&a, img, e, &ex, &mut used_stems) {
+            let report = ImageReport::new(&name, img, e, method, &classes, top);
+            let written = write_outputs(&a, img, e, &ex, &mut used_stems).and_then(|main| {
+                if let Some(st) = st {
+                    dump_stages(&a, &main, e, st, method)?;
+                }
+                Ok(main)
+            });
+            match written {
                 Ok(written) => {
                     run.ok += 1;
                     if a.json {
-                        run.print(report.to_json(true))?;
+                        run.print(learning_json(report.to_json(true), &a, e, &ex))?;
                     } else {
                         let p = &report.predictions[0];
                         run.print(format_args!(
@@ -77,4 +165,62 @@ pub fn explain(a: ExplainArgs) -> Result<bool> {
         Ok(())
     })?;
     Ok(run.finish())
+}
+
+/// `--dump-stages` for one image, next to its `<stem>.cam.png` (`main`); on an error, removes
+/// what it wrote.
+fn dump_stages(
+    a: &ExplainArgs,
+    main: &std::path::Path,
+    e: &Explanation,
+    st: &shadercam_cam::StageMaps,
+    method: shadercam_cam::Method,
+) -> Result<()> {
+    let name = main.file_name().map(|n| n.to_string_lossy().into_owned());
+    let prefix = name
+        .as_deref()
+        .and_then(|n| n.strip_suffix(".cam.png"))
+        .unwrap_or("image");
+    let mut written: Vec<PathBuf> = Vec::new();
+    let r = stages::write_stages(&a.out_dir, prefix, e, st, method, &mut written);
+    if r.is_err() {
+        for p in &written {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+    r
+}
+
+/// The `--json` record with what `--maps` and `--dump-stages` add for a learner: the top
+/// channels with `k`, `w`, `mean` and `contribution`; `logit_parts`, the CAM paper's identity
+/// `logit = bias + Σ_k w^c_k · mean(A_k)` with both terms; and the raw map as rows.
+fn learning_json(mut v: Value, a: &ExplainArgs, e: &Explanation, ex: &Explainer) -> Value {
+    if let (Some(n), Some(f)) = (a.maps, &e.features) {
+        let k = ex.model.num_features;
+        let c = e.targets[0];
+        let hw = e.map_size.0 * e.map_size.1;
+        let row = &ex.model.fc_weight[c * k..(c + 1) * k];
+        let channels: Vec<Value> = top_channels(f, hw, row, n.min(k))
+            .iter()
+            .map(|ch| {
+                json!({"k": ch.k, "w": ch.weight, "mean": ch.mean,
+                       "contribution": ch.contribution})
+            })
+            .collect();
+        let sum: f64 = channel_contributions(f, hw, row)
+            .iter()
+            .map(|ch| ch.contribution as f64)
+            .sum();
+        v["channels"] = json!(channels);
+        v["logit_parts"] = json!({
+            "class": c,
+            "bias": ex.model.fc_bias[c],
+            "channels": sum,
+            "logit": e.logits[c],
+        });
+    }
+    if a.dump_stages {
+        v["raw_map"] = json!(stages::raw_rows(e));
+    }
+    v
 }
