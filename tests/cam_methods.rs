@@ -100,7 +100,10 @@ fn cpu_eigencam(a: &[f32], hw: usize, k: usize) -> Vec<f64> {
     let gram: Vec<f64> = (0..hw * hw)
         .map(|i| (0..k).map(|c| m(i / hw, c) * m(i % hw, c)).sum())
         .collect();
-    let mut v = vec![1.0f64; hw];
+    // Start where shaders/eigencam.wgsl#power-iteration starts, x_p = 1 + p/HW. The all-ones
+    // vector used before lies in the null space of the centred Gram matrix (J·1 = 0), so the
+    // iteration only left it through rounding noise (issue 12).
+    let mut v: Vec<f64> = (0..hw).map(|p| 1.0 + p as f64 / hw as f64).collect();
     let mut lambda = 0.0;
     for _ in 0..5000 {
         let y: Vec<f64> = (0..hw)
