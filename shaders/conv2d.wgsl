@@ -21,6 +21,26 @@
 // The K loop steps 16 at a time through workgroup memory: each invocation loads one vec4 of A
 // (4 channels of one pixel's tap) and one vec4 of B (4 output channels of one K row), then all
 // 256 invocations run 16 rank-1 updates from the shared tiles.
+//
+// This file is a template: the Rust side (crates/shadercam-kernels/src/shaders.rs) swaps the
+// blocks between `// NAME-begin` and `// NAME-end` markers to make its other forms.
+//   precision: the storage types below, f32 as written; `--precision f16` stores activations
+//              as f16 and rounds the multiply's operands (the tiles) to f16. Accumulation,
+//              bias, residual add and ReLU stay f32 in every form.
+//   weights:   how the HWIO weights are stored (f32 here, f16 in the f16 forms).
+//   multiply-decls, entry, multiply-init, multiply, multiply-finish: the tile multiply. As
+//              written, each invocation accumulates its 4x4 block with scalar multiply-adds
+//              (SIMT). The cooperative-matrix form (tensor cores) replaces only these blocks:
+//              each subgroup multiplies 16x16 blocks of the same tiles with coopMultiplyAdd,
+//              then leaves the 64x64 result in workgroup memory, from where every invocation
+//              takes its 4x4 block into the same epilogue.
+
+// precision-begin
+alias In4 = vec4<f32>;   // `input` as stored
+alias Res4 = vec4<f32>;  // `residual` as stored
+alias Out4 = vec4<f32>;  // `output` as stored
+alias Operand = f32;     // element of the tiles: what the multiply's operands are rounded to
+// precision-end
 
 struct ConvParams {
     batch: u32,
@@ -42,10 +62,10 @@ struct ConvParams {
 }
 
 @group(0) @binding(0) var<uniform> P: ConvParams;
-@group(0) @binding(1) var<storage, read> input: array<vec4<f32>>;     // NHWC4 [batch, in_h, in_w, cin4]
-// Weights: f32 here; with `--precision f16` the Rust side swaps this block for one that
-// stores four f16 in two u32 and unpacks them (`with_f16_weights` in
-// crates/shadercam-kernels/src/shaders.rs).
+@group(0) @binding(1) var<storage, read> input: array<In4>;     // NHWC4 [batch, in_h, in_w, cin4]
+// Weights: f32 here; the f16 forms swap this block for one that stores four f16 per vec4
+// (`with_f16_weights` and `with_native_f16_weights` in crates/shadercam-kernels/src/shaders.rs).
+// load_w returns the four weights as f32 in every form.
 // weights-begin
 @group(0) @binding(2) var<storage, read> weight: array<vec4<f32>>;    // HWIO  [K, cout4]
 fn load_w(i: u32) -> vec4<f32> {
@@ -53,20 +73,28 @@ fn load_w(i: u32) -> vec4<f32> {
 }
 // weights-end
 @group(0) @binding(3) var<storage, read> bias: array<vec4<f32>>;      // [cout4]
-@group(0) @binding(4) var<storage, read> residual: array<vec4<f32>>;  // NHWC4 [m, cout4] (unused unless flags & 2)
-@group(0) @binding(5) var<storage, read_write> output: array<vec4<f32>>; // NHWC4 [m, cout4]
+@group(0) @binding(4) var<storage, read> residual: array<Res4>;       // NHWC4 [m, cout4] (unused unless flags & 2)
+@group(0) @binding(5) var<storage, read_write> output: array<Out4>;   // NHWC4 [m, cout4]
 
 const BM: u32 = 64u;  // output pixels per tile (Rust: TILED_PIXELS)
 const BN4: u32 = 16u; // output channels per tile, in vec4s (64 channels; Rust: TILED_CHANNELS)
+const BN: u32 = 64u;  // output channels per tile (4 x BN4)
 const BK: u32 = 16u;  // K step per shared-memory round
 
-var<workgroup> tile_a: array<f32, 1024>;        // [BK][BM]: A transposed, so a row of 4 pixels is contiguous
-var<workgroup> tile_b: array<vec4<f32>, 256>;   // [BK][BN4]
+// Both tiles are plain arrays of scalars, so that a cooperative matrix can load 16x16 blocks of
+// them with a stride (coopLoad takes a pointer to a scalar).
+var<workgroup> tile_a: array<Operand, 1024>;  // [BK][BM]: A transposed (column-major A), a row of 4 pixels contiguous
+var<workgroup> tile_b: array<Operand, 1024>;  // [BK][BN]: B row-major
+// multiply-decls-begin
+// multiply-decls-end
 
 @compute @workgroup_size(256)
 fn main(@builtin(local_invocation_index) tid: u32,
         @builtin(workgroup_id) wg: vec3<u32>,
-        @builtin(num_workgroups) nwg: vec3<u32>) {
+        @builtin(num_workgroups) nwg: vec3<u32>,
+        // entry-begin
+        // entry-end
+        ) {
     // Tiles along M are spread over x and y (a dispatch dimension is limited to 65535).
     let tile_m = wg.x + wg.y * nwg.x;
     if (tile_m >= P.tiles_m) {
@@ -91,23 +119,25 @@ fn main(@builtin(local_invocation_index) tid: u32,
     let tx = tid % BN4;
     let ty = tid / BN4;
 
+    // multiply-init-begin
     var acc0 = vec4<f32>(0.0);
     var acc1 = vec4<f32>(0.0);
     var acc2 = vec4<f32>(0.0);
     var acc3 = vec4<f32>(0.0);
+    // multiply-init-end
 
     let k_steps = (P.k4 * 4u + BK - 1u) / BK;
     for (var step = 0u; step < k_steps; step++) {
         // Gather A[m_a, k .. k+3]: tap (ky, kx), channels ci4*4 .. +3, or zeros outside the image.
         let kv = step * (BK / 4u) + ak;
-        var a = vec4<f32>(0.0);
+        var a = vec4<Operand>(0.0);
         if (m_a < P.m && kv < P.k4) {
             let ci4 = kv % P.cin4;
             let tap = kv / P.cin4;
             let iy = iy0 + i32(tap / P.kw);
             let ix = ix0 + i32(tap % P.kw);
             if (iy >= 0 && iy < i32(P.in_h) && ix >= 0 && ix < i32(P.in_w)) {
-                a = input[((b_img * P.in_h + u32(iy)) * P.in_w + u32(ix)) * P.cin4 + ci4];
+                a = vec4<Operand>(input[((b_img * P.in_h + u32(iy)) * P.in_w + u32(ix)) * P.cin4 + ci4]);
             }
         }
         let ka = ak * 4u;
@@ -117,26 +147,37 @@ fn main(@builtin(local_invocation_index) tid: u32,
         tile_a[(ka + 3u) * BM + am] = a.w;
 
         let k_b = step * BK + bk;
-        var w = vec4<f32>(0.0);
+        var w = vec4<Operand>(0.0);
         if (k_b < P.k4 * 4u && n0 + bn < P.cout4) {
-            w = load_w(k_b * P.cout4 + n0 + bn);
+            w = vec4<Operand>(load_w(k_b * P.cout4 + n0 + bn));
         }
-        tile_b[bk * BN4 + bn] = w;
+        let kb = bk * BN + bn * 4u;
+        tile_b[kb + 0u] = w.x;
+        tile_b[kb + 1u] = w.y;
+        tile_b[kb + 2u] = w.z;
+        tile_b[kb + 3u] = w.w;
         workgroupBarrier();
 
+        // multiply-begin
         // 16 rank-1 updates: C[4 pixels, 4 channels] += A[4 pixels, k] ⊗ B[k, 4 channels].
+        // Operands are converted to f32 before multiplying: with f16 tiles each product of two
+        // f16 values is exact in f32 and the sum is f32, as in a tensor core's f16 x f16 + f32.
         for (var kk = 0u; kk < BK; kk++) {
-            let bv = tile_b[kk * BN4 + tx];
+            let bi = kk * BN + tx * 4u;
+            let bv = vec4<f32>(f32(tile_b[bi]), f32(tile_b[bi + 1u]), f32(tile_b[bi + 2u]), f32(tile_b[bi + 3u]));
             let base = kk * BM + ty * 4u;
-            acc0 += tile_a[base + 0u] * bv;
-            acc1 += tile_a[base + 1u] * bv;
-            acc2 += tile_a[base + 2u] * bv;
-            acc3 += tile_a[base + 3u] * bv;
+            acc0 += f32(tile_a[base + 0u]) * bv;
+            acc1 += f32(tile_a[base + 1u]) * bv;
+            acc2 += f32(tile_a[base + 2u]) * bv;
+            acc3 += f32(tile_a[base + 3u]) * bv;
         }
+        // multiply-end
         workgroupBarrier();
     }
+    // multiply-finish-begin
+    // multiply-finish-end
 
-    // Epilogue: + folded-BN bias, + residual, ReLU; one vec4 store per pixel.
+    // Epilogue: + folded-BN bias, + residual, ReLU, in f32; one vec4 store per pixel.
     let n4 = n0 + tx;
     if (n4 >= P.cout4) {
         return;
@@ -148,12 +189,12 @@ fn main(@builtin(local_invocation_index) tid: u32,
         if (m < P.m) {
             var v = accs[i] + bv;
             if ((P.flags & 2u) != 0u) {
-                v += residual[m * P.cout4 + n4];
+                v += vec4<f32>(residual[m * P.cout4 + n4]);
             }
             if ((P.flags & 1u) != 0u) {
                 v = max(v, vec4<f32>(0.0));
             }
-            output[m * P.cout4 + n4] = v;
+            output[m * P.cout4 + n4] = Out4(v);
         }
     }
 }

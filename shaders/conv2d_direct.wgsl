@@ -19,6 +19,20 @@
 // Work item idx = pixel group + tiles_m · channel group, pixel groups fastest: neighbouring
 // invocations share their weight columns, and no lanes are wasted when M is small (layer4 at
 // batch 1 has 49 pixels). Pixels past M are clamped for loading and not stored.
+//
+// Like conv2d.wgsl this is a template whose `// NAME-begin` .. `// NAME-end` blocks the Rust
+// side swaps (crates/shadercam-kernels/src/shaders.rs): `precision` (f16 activations with
+// `--precision f16`) and `weights` (f16 weights). Values are multiplied as stored, widened to
+// f32 (a product of two f16 is exact in f32); accumulation, bias, residual and ReLU are f32 in
+// every form. (Unlike conv2d.wgsl, whose f16 tiles round an f32 input to f16, this kernel
+// multiplies the f32 image of the stem as it is: a round trip f32 -> f16 -> f32 here would be
+// a conversion a driver may or may not fold away.)
+
+// precision-begin
+alias In4 = vec4<f32>;   // `input` as stored
+alias Res4 = vec4<f32>;  // `residual` as stored
+alias Out4 = vec4<f32>;  // `output` as stored
+// precision-end
 
 struct ConvParams {
     batch: u32,
@@ -40,10 +54,10 @@ struct ConvParams {
 }
 
 @group(0) @binding(0) var<uniform> P: ConvParams;
-@group(0) @binding(1) var<storage, read> input: array<vec4<f32>>;     // NHWC4 [batch, in_h, in_w, cin4]
-// Weights: f32 here; with `--precision f16` the Rust side swaps this block for one that
-// stores four f16 in two u32 and unpacks them (`with_f16_weights` in
-// crates/shadercam-kernels/src/shaders.rs).
+@group(0) @binding(1) var<storage, read> input: array<In4>;     // NHWC4 [batch, in_h, in_w, cin4]
+// Weights: f32 here; the f16 forms swap this block for one that stores four f16 per vec4
+// (`with_f16_weights` and `with_native_f16_weights` in crates/shadercam-kernels/src/shaders.rs).
+// load_w returns the four weights as f32 in every form.
 // weights-begin
 @group(0) @binding(2) var<storage, read> weight: array<vec4<f32>>;    // HWIO  [K, cout4]
 fn load_w(i: u32) -> vec4<f32> {
@@ -51,8 +65,8 @@ fn load_w(i: u32) -> vec4<f32> {
 }
 // weights-end
 @group(0) @binding(3) var<storage, read> bias: array<vec4<f32>>;      // [cout4]
-@group(0) @binding(4) var<storage, read> residual: array<vec4<f32>>;  // NHWC4 [m, cout4] (unused unless flags & 2)
-@group(0) @binding(5) var<storage, read_write> output: array<vec4<f32>>; // NHWC4 [m, cout4]
+@group(0) @binding(4) var<storage, read> residual: array<Res4>;       // NHWC4 [m, cout4] (unused unless flags & 2)
+@group(0) @binding(5) var<storage, read_write> output: array<Out4>;   // NHWC4 [m, cout4]
 
 const R: u32 = 8u;   // output pixels per invocation (Rust: DIRECT_PIXELS)
 const C4: u32 = 2u;  // output channel vec4s per invocation (8 channels; Rust: DIRECT_CHANNELS)
@@ -104,7 +118,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
             for (var ci4 = 0u; ci4 < P.cin4; ci4++) {
                 var a: array<vec4<f32>, R>;
                 for (var r = 0u; r < R; r++) {
-                    a[r] = select(vec4<f32>(0.0), input[src[r] + ci4], inside[r]);
+                    a[r] = select(vec4<f32>(0.0), vec4<f32>(input[src[r] + ci4]), inside[r]);
                 }
                 // K rows (tap, ci4*4 + j), j = 0..3, of the weight matrix.
                 let row = (tap * P.cin4 + ci4) * 4u * P.cout4;
@@ -126,7 +140,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
         }
     }
 
-    // Epilogue: + folded-BN bias, + residual, ReLU; one vec4 store per pixel and column.
+    // Epilogue: + folded-BN bias, + residual, ReLU, in f32; one vec4 store per pixel and column.
     for (var c = 0u; c < C4; c++) {
         let n4 = n0 + c;
         if (n4 >= P.cout4) {
@@ -138,12 +152,12 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
             if (m < P.m) {
                 var v = acc[r * C4 + c] + bv;
                 if ((P.flags & 2u) != 0u) {
-                    v += residual[m * P.cout4 + n4];
+                    v += vec4<f32>(residual[m * P.cout4 + n4]);
                 }
                 if ((P.flags & 1u) != 0u) {
                     v = max(v, vec4<f32>(0.0));
                 }
-                output[m * P.cout4 + n4] = v;
+                output[m * P.cout4 + n4] = Out4(v);
             }
         }
     }

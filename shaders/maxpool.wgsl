@@ -6,6 +6,12 @@
 // real tap as long as p < k.
 //
 // One invocation computes one vec4: four consecutive channels of one output pixel.
+// With `--precision f16` the Rust side swaps the `precision` block for f16 activations
+// (crates/shadercam-kernels/src/shaders.rs); the maximum of f16 values is exact either way.
+
+// precision-begin
+alias Act4 = vec4<f32>;  // activations as stored
+// precision-end
 
 struct PoolParams {
     batch: u32,
@@ -23,8 +29,8 @@ struct PoolParams {
 }
 
 @group(0) @binding(0) var<uniform> P: PoolParams;
-@group(0) @binding(1) var<storage, read> input: array<vec4<f32>>;
-@group(0) @binding(2) var<storage, read_write> output: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read> input: array<Act4>;
+@group(0) @binding(2) var<storage, read_write> output: array<Act4>;
 
 // Invocations per workgroup. No value here: the Rust side sets it when it creates the pipeline
 // (`WORKGROUP_1D` in crates/shadercam-kernels/src/dispatch.rs) and sizes the dispatch with it.
@@ -51,8 +57,8 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
             if (ix < 0 || ix >= i32(P.in_w)) {
                 continue;
             }
-            best = max(best, input[((b * P.in_h + u32(iy)) * P.in_w + u32(ix)) * P.c4 + c]);
+            best = max(best, vec4<f32>(input[((b * P.in_h + u32(iy)) * P.in_w + u32(ix)) * P.c4 + c]));
         }
     }
-    output[idx] = best;
+    output[idx] = Act4(best);
 }

@@ -197,7 +197,7 @@ fn a_lost_device_is_an_error_not_a_panic() {
     );
 }
 
-/// Grad-CAM maps with `--precision f16` (f16 convolution weights), against pytorch-grad-cam on
+/// Grad-CAM maps with `--precision f16w` (f16 convolution weights), against pytorch-grad-cam on
 /// the ci fixtures: measured 5.5e-4 worst case (lavapipe, 2026-11-26); the bound is about 5x.
 const F16_GRADCAM_ABS: f32 = 3e-3;
 
@@ -205,7 +205,7 @@ const F16_GRADCAM_ABS: f32 = 3e-3;
 fn f16_weight_maps_stay_close_to_pytorch_grad_cam() {
     let model = ResNet::load(&default_weights()).unwrap();
     let mut ex =
-        Explainer::with_precision(gpu(), model, shadercam_kernels::Precision::F16).unwrap();
+        Explainer::with_precision(gpu(), model, shadercam_kernels::Precision::F16Weights).unwrap();
     let refs = fixture("reference.safetensors");
     let mut worst = 0f32;
     for (name, e) in explain_fixtures(&mut ex) {

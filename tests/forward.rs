@@ -127,7 +127,7 @@ fn logits_match_pytorch_one_at_a_time_and_batched() {
     }
 }
 
-/// `--precision f16`: convolution weights stored as f16, arithmetic in f32. Measured on the ci
+/// `--precision f16w`: convolution weights stored as f16, arithmetic in f32. Measured on the ci
 /// fixtures (lavapipe): worst logit error and top-1 agreement with PyTorch's float64 forward.
 /// Measured 4.1e-3 (lavapipe, 2026-11-26); the bound is about 5x that.
 const F16_LOGIT_ABS: f32 = 2e-2;
@@ -136,7 +136,7 @@ const F16_LOGIT_ABS: f32 = 2e-2;
 fn f16_weights_stay_close_to_pytorch() {
     let ctx = gpu();
     let net = ResNet::load(&default_weights()).unwrap();
-    let mut gnet = GpuResNet::with_precision(&ctx, &net, Precision::F16).unwrap();
+    let mut gnet = GpuResNet::with_precision(&ctx, &net, Precision::F16Weights).unwrap();
     let names = fixture_names();
     let refs = fixture("reference.safetensors");
     let x: Vec<f32> = names.iter().flat_map(|n| fixture_input(n)).collect();

@@ -12,6 +12,10 @@ pub struct GpuContext {
     pub info: wgpu::AdapterInfo,
     pub limits: wgpu::Limits,
     pub features: wgpu::Features,
+    /// Whether the device was created with cooperative matrices (tensor cores) that the f16
+    /// convolution can use ([`crate::cooperative_matrix_usable`]); then `--precision f16`
+    /// runs [`crate::ConvVariant::Cooperative`]. `SHADERCAM_COOPERATIVE_MATRIX=0` turns them off.
+    pub cooperative_matrix: bool,
     /// The first error wgpu reported outside an error scope (e.g. device loss mid-batch).
     uncaptured: Arc<Mutex<Option<String>>>,
     lost: Arc<std::sync::atomic::AtomicBool>,
@@ -104,13 +108,39 @@ impl GpuContext {
         let wanted = wgpu::Features::TIMESTAMP_QUERY
             | wgpu::Features::TIMESTAMP_QUERY_INSIDE_PASSES
             | wgpu::Features::SHADER_F16;
-        let features = adapter.features() & wanted;
+        let mut features = adapter.features() & wanted;
+        // Cooperative matrices are an experimental wgpu feature: requested only when the f16
+        // convolution can use them, and unless SHADERCAM_COOPERATIVE_MATRIX=0.
+        let coop_features =
+            wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX | wgpu::Features::SUBGROUP;
+        let cooperative_matrix = std::env::var("SHADERCAM_COOPERATIVE_MATRIX")
+            .map_or(true, |v| v != "0")
+            && crate::precision::cooperative_matrix_usable(
+                adapter.features() & (wanted | coop_features),
+                &adapter.cooperative_matrix_properties(),
+                &limits,
+                (info.subgroup_min_size, info.subgroup_max_size),
+            );
+        let experimental_features = if cooperative_matrix {
+            features |= coop_features;
+            // The workspace denies unsafe code; this is its one exception. wgpu makes enabling
+            // its EXPERIMENTAL_* features unsafe because their implementation may still have
+            // bugs that cause undefined behaviour (wgpu-types `ExperimentalFeatures::enabled`).
+            // Only cooperative matrices are requested, and the one shader that uses them (the
+            // convolution's cooperative form) is validated by naga in this crate's tests.
+            #[allow(unsafe_code)]
+            unsafe {
+                wgpu::ExperimentalFeatures::enabled()
+            }
+        } else {
+            wgpu::ExperimentalFeatures::default()
+        };
         let (device, queue) = adapter
             .request_device(&wgpu::DeviceDescriptor {
                 label: Some("shadercam"),
                 required_features: features,
                 required_limits: limits.clone(),
-                experimental_features: wgpu::ExperimentalFeatures::default(),
+                experimental_features,
                 memory_hints: wgpu::MemoryHints::Performance,
                 trace: wgpu::Trace::Off,
             })
@@ -136,6 +166,7 @@ impl GpuContext {
             info,
             limits,
             features,
+            cooperative_matrix,
             uncaptured,
             lost,
         })

@@ -1,12 +1,16 @@
 //! The convolution of ResNet: one layer's convolution with its BatchNorm folded in (at load
 //! time, by the loader) and the block's epilogue fused (residual add, ReLU), as a GEMM over
-//! NHWC4 activations and HWIO weights. Two WGSL kernels compute it, one for GPUs and one for
-//! CPU adapters ([`ConvVariant`]); either can read f32 or f16 weights ([`Precision`]).
+//! NHWC4 activations and HWIO weights. Two WGSL templates compute it, one for GPUs and one for
+//! CPU adapters, the GPU one also on cooperative matrices ([`ConvVariant`]); each in every
+//! [`Precision`] ([`ConvKernel`] puts a form's source together).
 
 use crate::GpuError;
 use crate::context::GpuContext;
 use crate::dispatch::{Dispatch, OVERRIDES_1D, WORKGROUP_1D, compute_pipeline, grid, linear_grid};
-use crate::shaders;
+use crate::precision::Precision;
+use crate::shaders::{self, Elem};
+use std::collections::HashMap;
+use std::sync::Mutex;
 
 /// Uniform block of `shaders/conv2d.wgsl` and `shaders/conv2d_direct.wgsl` (same fields, same order).
 #[repr(C)]
@@ -59,9 +63,9 @@ impl ConvShape {
     }
 }
 
-/// Which convolution kernel runs a layer. Both compute the same thing (see
+/// Which convolution kernel runs a layer. All compute the same thing (see
 /// `shaders/conv2d.wgsl` for the formula) from the same buffers and uniform block.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ConvVariant {
     /// `shaders/conv2d.wgsl`: [`TILED_PIXELS`] x [`TILED_CHANNELS`] output tiles staged
     /// through workgroup memory, 256 invocations of 4 pixels x 4 channels each. For GPUs.
@@ -71,16 +75,37 @@ pub enum ConvVariant {
     /// storage. For CPU adapters (lavapipe), where it is 1.3-2.9x faster than `Tiled` per layer
     /// (benches/README.md).
     Direct,
+    /// `shaders/conv2d.wgsl` with its tile multiply done by cooperative matrices (tensor
+    /// cores; [`crate::shaders::with_cooperative_matrix`]): the same tiles, addressing and
+    /// epilogue as `Tiled`, f16 operands and f32 accumulators. Only with [`Precision::F16`], on
+    /// adapters where [`crate::cooperative_matrix_usable`] holds ([`GpuContext::cooperative_matrix`]).
+    Cooperative,
 }
 
 impl ConvVariant {
+    /// The variants every adapter runs, in every precision (tests and benches loop over them).
     pub const ALL: [ConvVariant; 2] = [ConvVariant::Tiled, ConvVariant::Direct];
 
     /// Output pixels (GEMM rows) covered by one unit of `tiles_m`.
     fn rows_per_tile(self) -> usize {
         match self {
-            ConvVariant::Tiled => TILED_PIXELS,
+            ConvVariant::Tiled | ConvVariant::Cooperative => TILED_PIXELS,
             ConvVariant::Direct => DIRECT_PIXELS,
+        }
+    }
+
+    /// The variant the network uses on an adapter of type `device_type` in `precision`
+    /// (already resolved), `cooperative` saying whether the adapter's cooperative matrices are
+    /// usable: `Direct` on CPU adapters, `Cooperative` for f16 where it can, `Tiled` otherwise.
+    pub fn preferred(
+        device_type: wgpu::DeviceType,
+        precision: Precision,
+        cooperative: bool,
+    ) -> ConvVariant {
+        match device_type {
+            wgpu::DeviceType::Cpu => ConvVariant::Direct,
+            _ if precision == Precision::F16 && cooperative => ConvVariant::Cooperative,
+            _ => ConvVariant::Tiled,
         }
     }
 }
@@ -98,25 +123,159 @@ pub const DIRECT_PIXELS: usize = 8;
 /// Output channels per invocation of `conv2d_direct.wgsl` (4 x its `C4`).
 pub const DIRECT_CHANNELS: usize = 8;
 
-/// How convolution weights are stored on the GPU (arithmetic is f32 either way).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Precision {
-    /// f32 weights: the reference path, within 1e-5 of PyTorch's float64 logits.
-    #[default]
-    F32,
-    /// f16 weights (packed pairs, `unpack2x16float`): half the weight memory and bandwidth,
-    /// works on every adapter; tolerance measured in tests/forward.rs.
-    F16,
+/// The element types of a convolution's `input` and `output` buffers. The residual is stored
+/// as the precision's activations ([`Precision::activations`]). In f16 the network's first
+/// convolution reads the f32 image (`F32 -> F16`) and its last one writes the f32 maps the CAM
+/// stage reads (`F16 -> F32`); every other one is `F16 -> F16`. In f32 and f16w everything is f32.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ConvIo {
+    pub input: Elem,
+    pub output: Elem,
+}
+
+impl ConvIo {
+    /// Both buffers stored as `e`.
+    pub fn same(e: Elem) -> Self {
+        Self {
+            input: e,
+            output: e,
+        }
+    }
+}
+
+/// One form of the convolution shader: which kernel, in which precision, on which buffer
+/// types. [`ConvKernel::source`] puts its WGSL together from the templates.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ConvKernel {
+    pub variant: ConvVariant,
+    /// A concrete precision (not `Auto`).
+    pub precision: Precision,
+    pub io: ConvIo,
+}
+
+impl ConvKernel {
+    /// Every form the network can build: each variant in each precision on each buffer type
+    /// it allows (the cooperative-matrix one only in f16). For tests that validate them all.
+    pub fn all() -> Vec<ConvKernel> {
+        let mut out = Vec::new();
+        for variant in [
+            ConvVariant::Tiled,
+            ConvVariant::Direct,
+            ConvVariant::Cooperative,
+        ] {
+            for precision in [Precision::F32, Precision::F16Weights, Precision::F16] {
+                for input in [Elem::F32, Elem::F16] {
+                    for output in [Elem::F32, Elem::F16] {
+                        let k = ConvKernel {
+                            variant,
+                            precision,
+                            io: ConvIo { input, output },
+                        };
+                        if k.check().is_ok() {
+                            out.push(k);
+                        }
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// Why this combination does not exist, if it does not.
+    pub fn check(&self) -> Result<(), String> {
+        let act = self.precision.activations();
+        if self.precision == Precision::Auto {
+            return Err("precision `auto` must be resolved first (Precision::resolve)".into());
+        }
+        if act == Elem::F32 && self.io != ConvIo::same(Elem::F32) {
+            return Err(format!(
+                "{} stores every activation as f32, not {:?}",
+                self.precision, self.io
+            ));
+        }
+        if self.variant == ConvVariant::Cooperative && self.precision != Precision::F16 {
+            return Err(format!(
+                "the cooperative-matrix convolution multiplies f16, not {}",
+                self.precision
+            ));
+        }
+        Ok(())
+    }
+
+    /// The kernel's name in labels and messages: `conv2d`, `conv2d_direct (f16w)`,
+    /// `conv2d_coop (f16, f32 -> f16)`.
+    pub fn name(&self) -> String {
+        let base = match self.variant {
+            ConvVariant::Tiled => "conv2d",
+            ConvVariant::Direct => "conv2d_direct",
+            ConvVariant::Cooperative => "conv2d_coop",
+        };
+        match self.precision {
+            Precision::F16 => format!(
+                "{base} (f16, {} -> {})",
+                self.io.input.wgsl(),
+                self.io.output.wgsl()
+            ),
+            Precision::F32 => base.to_owned(),
+            p => format!("{base} ({p})"),
+        }
+    }
+
+    /// The WGSL of this form: the variant's template with its `precision`, `weights` and (for
+    /// `Cooperative`) tile-multiply blocks swapped.
+    pub fn source(&self) -> String {
+        let template = match self.variant {
+            ConvVariant::Tiled | ConvVariant::Cooperative => shaders::CONV2D,
+            ConvVariant::Direct => shaders::CONV2D_DIRECT,
+        };
+        let src = match self.precision {
+            Precision::F32 | Precision::Auto => template.to_owned(),
+            Precision::F16Weights => shaders::with_f16_weights(template),
+            Precision::F16 => shaders::with_native_f16_weights(template),
+        };
+        if self.precision != Precision::F16 {
+            return src;
+        }
+        let cooperative = self.variant == ConvVariant::Cooperative;
+        let mut aliases = vec![
+            ("In4", self.io.input),
+            ("Res4", Elem::F16),
+            ("Out4", self.io.output),
+        ];
+        // The tiles of conv2d.wgsl hold f16 (conv2d_direct.wgsl has none).
+        if self.variant != ConvVariant::Direct {
+            aliases.push(("Operand", Elem::F16));
+        }
+        let src = shaders::with_precision_block(&src, &aliases, cooperative);
+        if cooperative {
+            shaders::with_cooperative_matrix(&src)
+        } else {
+            src
+        }
+    }
+
+    /// The pipeline-overridable constants its pipeline is created with, on an adapter whose
+    /// subgroups have `subgroup_size` invocations (only the cooperative form needs that).
+    pub fn constants(&self, subgroup_size: u32) -> Vec<(&'static str, f64)> {
+        match self.variant {
+            ConvVariant::Tiled => Vec::new(),
+            ConvVariant::Direct => OVERRIDES_1D.to_vec(),
+            ConvVariant::Cooperative => shaders::cooperative_overrides(subgroup_size),
+        }
+    }
 }
 
 /// Fused convolution + folded BN + residual + ReLU, NHWC4 activations and HWIO weights
-/// `[kh*kw*cin4, cout4]`. Owns one pipeline per [`ConvVariant`] and picks one per adapter.
+/// `[kh*kw*cin4, cout4]`. Creates the pipeline of each [`ConvKernel`] form on first use and
+/// keeps it; picks a variant per adapter ([`ConvVariant::preferred`]).
 pub struct Conv2d {
+    /// The resolved precision (never `Auto`).
     pub precision: Precision,
-    pub tiled: wgpu::ComputePipeline,
-    pub direct: wgpu::ComputePipeline,
-    /// The variant [`Conv2d::dispatch`] uses: `Direct` on CPU adapters, `Tiled` elsewhere.
+    /// The variant [`Conv2d::dispatch`] uses. Tests may set another.
     pub preferred: ConvVariant,
+    /// The adapter's subgroup size (its minimum), for the cooperative form's constants.
+    subgroup_size: u32,
+    pipelines: Mutex<HashMap<(ConvVariant, ConvIo), wgpu::ComputePipeline>>,
 }
 
 /// [`ConvParams::flags`] bit: apply ReLU after bias and residual.
@@ -129,27 +288,71 @@ impl Conv2d {
         Self::with_precision(ctx, Precision::F32)
     }
 
-    /// Pipelines reading weights stored as `precision`.
+    /// The convolution in `precision` (`Auto` is resolved for this adapter; `F16` is an error
+    /// on one without `SHADER_F16`). Creates the preferred variant's pipeline for activations
+    /// in and out now, so that a shader the driver rejects fails here; other forms on first use.
     pub fn with_precision(ctx: &GpuContext, precision: Precision) -> Result<Self, GpuError> {
-        let preferred = match ctx.info.device_type {
-            wgpu::DeviceType::Cpu => ConvVariant::Direct,
-            _ => ConvVariant::Tiled,
-        };
-        let build = |name: &str, src: &str, constants| match precision {
-            Precision::F32 => compute_pipeline(ctx, name, src, constants),
-            Precision::F16 => compute_pipeline(
-                ctx,
-                &format!("{name} (f16 weights)"),
-                &shaders::with_f16_weights(src),
-                constants,
-            ),
-        };
-        Ok(Self {
+        let precision = precision
+            .resolve(ctx.info.device_type, ctx.features)
+            .map_err(|message| GpuError::Create {
+                what: format!("the {precision} convolution"),
+                message,
+            })?;
+        let conv = Self {
             precision,
-            tiled: build("conv2d", shaders::CONV2D, &[])?,
-            direct: build("conv2d_direct", shaders::CONV2D_DIRECT, OVERRIDES_1D)?,
-            preferred,
-        })
+            preferred: ConvVariant::preferred(
+                ctx.info.device_type,
+                precision,
+                ctx.cooperative_matrix,
+            ),
+            subgroup_size: ctx.info.subgroup_min_size,
+            pipelines: Mutex::new(HashMap::new()),
+        };
+        conv.pipeline(ctx, conv.preferred, conv.io())?;
+        Ok(conv)
+    }
+
+    /// The buffer types of a convolution between two hidden layers: the precision's
+    /// activations in and out.
+    pub fn io(&self) -> ConvIo {
+        ConvIo::same(self.precision.activations())
+    }
+
+    /// The pipeline of `variant` on `io` buffers, created on first use.
+    pub fn pipeline(
+        &self,
+        ctx: &GpuContext,
+        variant: ConvVariant,
+        io: ConvIo,
+    ) -> Result<wgpu::ComputePipeline, GpuError> {
+        let mut cache = self.pipelines.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(p) = cache.get(&(variant, io)) {
+            return Ok(p.clone());
+        }
+        let kernel = ConvKernel {
+            variant,
+            precision: self.precision,
+            io,
+        };
+        let refuse = |message: String| GpuError::Create {
+            what: format!("pipeline `{}`", kernel.name()),
+            message,
+        };
+        kernel.check().map_err(refuse)?;
+        if variant == ConvVariant::Cooperative && !ctx.cooperative_matrix {
+            return Err(refuse(format!(
+                "{} has no usable cooperative matrices (16x16x16, f16 in, f32 accumulator;                  see GpuContext::cooperative_matrix)",
+                ctx.describe()
+            )));
+        }
+        let pipeline = compute_pipeline(
+            ctx,
+            &kernel.name(),
+            &kernel.source(),
+            &kernel.constants(self.subgroup_size),
+        )?;
+        cache.insert((variant, io), pipeline.clone());
+        Ok(pipeline)
     }
 
     pub fn params(&self, variant: ConvVariant, s: &ConvShape, flags: u32) -> ConvParams {
@@ -204,7 +407,8 @@ impl Conv2d {
         )
     }
 
-    /// Dispatch with an explicit variant (tests and benches run every variant on any adapter).
+    /// Dispatch with an explicit variant (tests and benches run every variant on any adapter),
+    /// on buffers holding the precision's activations ([`Conv2d::io`]).
     #[allow(clippy::too_many_arguments)]
     pub fn dispatch_variant(
         &self,
@@ -219,23 +423,56 @@ impl Conv2d {
         residual: &wgpu::Buffer,
         output: &wgpu::Buffer,
     ) -> Result<Dispatch, GpuError> {
+        self.dispatch_io(
+            ctx,
+            variant,
+            self.io(),
+            label,
+            s,
+            flags,
+            input,
+            weight,
+            bias,
+            residual,
+            output,
+        )
+    }
+
+    /// Dispatch with an explicit variant and buffer types: `io` says how `input` and `output`
+    /// are stored (the network's first and last convolutions differ from the rest in f16).
+    #[allow(clippy::too_many_arguments)]
+    pub fn dispatch_io(
+        &self,
+        ctx: &GpuContext,
+        variant: ConvVariant,
+        io: ConvIo,
+        label: &str,
+        s: &ConvShape,
+        flags: u32,
+        input: &wgpu::Buffer,
+        weight: &wgpu::Buffer,
+        bias: &wgpu::Buffer,
+        residual: &wgpu::Buffer,
+        output: &wgpu::Buffer,
+    ) -> Result<Dispatch, GpuError> {
         assert!(
             s.cin.is_multiple_of(4) && s.cout.is_multiple_of(4),
             "conv2d expects NHWC4 (channels padded to 4)"
         );
+        let pipeline = self.pipeline(ctx, variant, io)?;
         let p = self.params(variant, s, flags);
         let max_dim = ctx.limits.max_compute_workgroups_per_dimension;
-        let (pipeline, workgroups) = match variant {
-            ConvVariant::Tiled => {
+        let workgroups = match variant {
+            ConvVariant::Tiled | ConvVariant::Cooperative => {
                 let (x, y) = grid(p.tiles_m, max_dim);
-                (&self.tiled, (x, y, s.cout.div_ceil(TILED_CHANNELS) as u32))
+                (x, y, s.cout.div_ceil(TILED_CHANNELS) as u32)
             }
             ConvVariant::Direct => {
                 let items = p.tiles_m as usize * s.cout.div_ceil(DIRECT_CHANNELS);
-                (&self.direct, linear_grid(ctx, items, WORKGROUP_1D))
+                linear_grid(ctx, items, WORKGROUP_1D)
             }
         };
-        Dispatch::builder(label, pipeline)
+        Dispatch::builder(label, &pipeline)
             .uniform(&p)
             .bind(input)
             .bind(weight)

@@ -15,6 +15,7 @@ mod linear;
 mod network;
 mod plan;
 mod pool;
+mod precision;
 mod profile;
 mod weights;
 // Namespaces of their own: the WGSL sources by name, and naga reflection of them.
@@ -25,8 +26,8 @@ pub mod shaders;
 // (`use shadercam_kernels::{Dispatch, GpuContext, Plan};`).
 pub use context::{GpuContext, Readback};
 pub use conv::{
-    CONV_RELU, CONV_RESIDUAL, Conv2d, ConvParams, ConvShape, ConvVariant, DIRECT_CHANNELS,
-    DIRECT_PIXELS, Precision, TILED_CHANNELS, TILED_PIXELS,
+    CONV_RELU, CONV_RESIDUAL, Conv2d, ConvIo, ConvKernel, ConvParams, ConvShape, ConvVariant,
+    DIRECT_CHANNELS, DIRECT_PIXELS, TILED_CHANNELS, TILED_PIXELS,
 };
 pub use dispatch::{
     Dispatch, DispatchBuilder, OVERRIDES_1D, WORKGROUP_1D, compute_pipeline, encode,
@@ -37,7 +38,9 @@ pub use linear::{Linear, LinearParams};
 pub use network::{GpuResNet, Kernels};
 pub use plan::{BufRef, Plan, Step};
 pub use pool::{GapParams, GlobalAvgPool, MaxPool, PoolParams};
+pub use precision::{Precision, cooperative_matrix_usable};
 pub use profile::{submit_and_wait, time_dispatches};
+pub use shaders::Elem;
 
 /// GPU-side failures. Messages name the kernel, buffer or batch concerned.
 #[derive(Debug, thiserror::Error)]

@@ -5,14 +5,20 @@
 //! Data flow per plan: `input` (NHWC4) → stem conv (+BN+ReLU) → max-pool → stages of residual
 //! blocks (each conv a fused conv+BN[+residual]+ReLU dispatch) → `features` (the last stage's
 //! maps, kept on the GPU for the CAM stage) → global average pool → fc → `logits`.
+//!
+//! With `--precision f16` ([`Precision::F16`]) the activations between layers are f16; the
+//! input, the `features` and everything after them stay f32: the stem convolution reads f32
+//! and writes f16, the network's last convolution reads f16 and writes f32.
 
 use crate::GpuError;
 use crate::context::GpuContext;
-use crate::conv::{CONV_RELU, CONV_RESIDUAL, Conv2d, Precision};
+use crate::conv::{CONV_RELU, CONV_RESIDUAL, Conv2d, ConvIo};
 use crate::dispatch::{Dispatch, encode};
 use crate::linear::Linear;
 use crate::plan::{BufRef, Plan, Step};
 use crate::pool::{GlobalAvgPool, MaxPool};
+use crate::precision::Precision;
+use crate::shaders::Elem;
 use crate::weights::{GpuBlock, GpuConv};
 use shadercam_loader::ResNet;
 use std::collections::HashMap;
@@ -32,11 +38,13 @@ impl Kernels {
         Self::with_precision(ctx, Precision::F32)
     }
 
-    /// Every pipeline, with convolution weights stored as `precision`.
+    /// Every pipeline in `precision` (`Auto` resolved for this adapter).
     pub fn with_precision(ctx: &GpuContext, precision: Precision) -> Result<Self, GpuError> {
+        let conv2d = Conv2d::with_precision(ctx, precision)?;
+        let act = conv2d.precision.activations();
         Ok(Self {
-            conv2d: Conv2d::with_precision(ctx, precision)?,
-            maxpool: MaxPool::new(ctx)?,
+            conv2d,
+            maxpool: MaxPool::with_activations(ctx, act)?,
             gap: GlobalAvgPool::new(ctx)?,
             linear: Linear::new(ctx)?,
         })
@@ -61,13 +69,15 @@ impl GpuResNet {
         Self::with_precision(ctx, net, Precision::F32)
     }
 
-    /// Like [`GpuResNet::new`] with convolution weights stored as `precision`.
+    /// Like [`GpuResNet::new`] in `precision` ([`Precision::Auto`] is resolved for this
+    /// adapter: [`GpuResNet::precision`] says what it became).
     pub fn with_precision(
         ctx: &GpuContext,
         net: &ResNet,
         precision: Precision,
     ) -> Result<Self, GpuError> {
         let kernels = Kernels::with_precision(ctx, precision)?;
+        let precision = kernels.conv2d.precision;
         let stem = GpuConv::upload(ctx, &net.stem, precision)?;
         let mut stages = Vec::new();
         for (s, stage) in net.stages.iter().enumerate() {
@@ -105,28 +115,37 @@ impl GpuResNet {
         })
     }
 
+    /// The precision the network runs in (never `Auto`).
+    pub fn precision(&self) -> Precision {
+        self.kernels.conv2d.precision
+    }
+
     /// `fc.weight` on the GPU, row-major `[classes, num_features]`: the CAM weights `w^c_k`.
     pub fn fc_weight(&self) -> &wgpu::Buffer {
         &self.fc_weight
     }
 
-    /// The largest activation of one image, in bytes, for an `h`x`w` input.
+    /// The largest activation buffer of one image, in bytes, for an `h`x`w` input: the
+    /// largest activation in the precision's storage, or the f32 maps of the last stage.
     pub fn bytes_per_image(&self, h: usize, w: usize) -> u64 {
+        let act = self.precision().activations().bytes();
         let s = self.stem.shape(1, h, w);
         let (sh, sw) = s.out_hw();
         let mut max = (sh * sw * s.cout).max(h * w * 4);
+        let mut last = 0;
         let (mut ih, mut iw) = MaxPool::out_hw(sh, sw, 3, 2, 1);
         for stage in &self.stages {
             for block in stage {
                 for c in &block.convs {
                     let (oh, ow) = c.shape(1, ih, iw).out_hw();
                     max = max.max(oh * ow * c.cout).max(ih * iw * c.cin);
+                    last = oh * ow * c.cout;
                     ih = if c.stride > 1 { oh } else { ih };
                     iw = if c.stride > 1 { ow } else { iw };
                 }
             }
         }
-        (max * 4) as u64
+        (max * act).max(last * 4) as u64
     }
 
     /// The largest batch whose buffers fit the adapter's binding limits for `h`x`w` inputs.
@@ -188,6 +207,9 @@ impl GpuResNet {
         // Placeholder bound to the residual slot of convolutions that have none.
         let none = ctx.storage("no residual", 16)?;
         let k = &self.kernels;
+        // Activations between layers; the input image and the last stage's maps are f32.
+        let act = self.precision().activations();
+        let e_act = act.bytes();
         let mut steps = Vec::new();
         let conv_step = |c: &GpuConv,
                          stage: &str,
@@ -195,12 +217,14 @@ impl GpuResNet {
                          (ih, iw): (usize, usize),
                          flags: u32,
                          res: Option<&wgpu::Buffer>,
-                         dst: usize|
+                         (dst, io): (usize, ConvIo)|
          -> Result<(Step, (usize, usize)), GpuError> {
             let shape = c.shape(batch, ih, iw);
             let (oh, ow) = shape.out_hw();
-            let d = k.conv2d.dispatch(
+            let d = k.conv2d.dispatch_io(
                 ctx,
+                k.conv2d.preferred,
+                io,
                 &c.name,
                 &shape,
                 flags | if res.is_some() { CONV_RESIDUAL } else { 0 },
@@ -210,24 +234,44 @@ impl GpuResNet {
                 res.unwrap_or(&none),
                 &acts[dst],
             )?;
-            let elems = batch * ih * iw * c.cin
-                + c.kh * c.kw * c.cin * c.cout
-                + batch * oh * ow * c.cout * (1 + res.is_some() as usize);
+            let weight_bytes = if self.precision().f16_weights() { 2 } else { 4 };
+            let bytes = batch * ih * iw * c.cin * io.input.bytes()
+                + c.kh * c.kw * c.cin * c.cout * weight_bytes
+                + batch * oh * ow * c.cout * (io.output.bytes() + res.is_some() as usize * e_act);
             Ok((
                 Step {
                     dispatch: d,
                     stage: stage.to_owned(),
                     output: BufRef::Act(dst),
                     out_shape: [batch, oh, ow, c.cout],
+                    out_elem: io.output,
                     macs: shape.macs(),
-                    bytes: (elems * 4) as u64,
+                    bytes: bytes as u64,
                 },
                 (oh, ow),
             ))
         };
 
+        let hidden = ConvIo::same(act);
+        let from_image = ConvIo {
+            input: Elem::F32,
+            output: act,
+        };
+        let to_features = ConvIo {
+            input: act,
+            output: Elem::F32,
+        };
+
         // Stem: conv1+bn1+relu into act 0, max-pool into act 1.
-        let (st, (sh, sw)) = conv_step(&self.stem, "stem", &input, (h, w), CONV_RELU, None, 0)?;
+        let (st, (sh, sw)) = conv_step(
+            &self.stem,
+            "stem",
+            &input,
+            (h, w),
+            CONV_RELU,
+            None,
+            (0, from_image),
+        )?;
         steps.push(st);
         let (ph, pw) = MaxPool::out_hw(sh, sw, 3, 2, 1);
         let d = k.maxpool.dispatch(
@@ -243,8 +287,9 @@ impl GpuResNet {
             stage: "maxpool".into(),
             output: BufRef::Act(1),
             out_shape: [batch, ph, pw, self.stem.cout],
+            out_elem: act,
             macs: 0,
-            bytes: ((batch * (sh * sw + ph * pw) * self.stem.cout) * 4) as u64,
+            bytes: ((batch * (sh * sw + ph * pw) * self.stem.cout) * e_act) as u64,
         });
 
         let (mut x, mut hw, mut c) = (1usize, (ph, pw), self.stem.cout);
@@ -253,49 +298,51 @@ impl GpuResNet {
                 .find(|i| !used.contains(i))
                 .expect("4 buffers suffice for a residual block")
         };
-        for stage in &self.stages {
-            for block in stage {
-                // Chain the convolutions through buffers other than the block input `x`.
-                let n = block.convs.len();
-                let mut cur = x;
-                let mut cur_hw = hw;
-                let mut used = vec![x];
-                for conv in &block.convs[..n - 1] {
+        let blocks = self.stages.iter().map(Vec::len).sum::<usize>();
+        for (i, block) in self.stages.iter().flatten().enumerate() {
+            // Chain the convolutions through buffers other than the block input `x`.
+            let n = block.convs.len();
+            let mut cur = x;
+            let mut cur_hw = hw;
+            let mut used = vec![x];
+            for conv in &block.convs[..n - 1] {
+                let dst = free(&used);
+                let (st, ohw) =
+                    conv_step(conv, "", &acts[cur], cur_hw, CONV_RELU, None, (dst, hidden))?;
+                steps.push(st);
+                used.push(dst);
+                cur = dst;
+                cur_hw = ohw;
+            }
+            let shortcut = match &block.downsample {
+                Some(ds) => {
                     let dst = free(&used);
-                    let (st, ohw) = conv_step(conv, "", &acts[cur], cur_hw, CONV_RELU, None, dst)?;
+                    let (st, _) = conv_step(ds, "", &acts[x], hw, 0, None, (dst, hidden))?;
                     steps.push(st);
                     used.push(dst);
-                    cur = dst;
-                    cur_hw = ohw;
+                    dst
                 }
-                let shortcut = match &block.downsample {
-                    Some(ds) => {
-                        let dst = free(&used);
-                        let (st, _) = conv_step(ds, "", &acts[x], hw, 0, None, dst)?;
-                        steps.push(st);
-                        used.push(dst);
-                        dst
-                    }
-                    None => x,
-                };
-                // The last conv adds the shortcut and applies ReLU; it may overwrite anything
-                // but its own inputs (the previous conv's output and the shortcut).
-                let dst = free(&[cur, shortcut]);
-                let last = &block.convs[n - 1];
-                let (st, ohw) = conv_step(
-                    last,
-                    &block.label,
-                    &acts[cur],
-                    cur_hw,
-                    CONV_RELU,
-                    Some(&acts[shortcut]),
-                    dst,
-                )?;
-                steps.push(st);
-                x = dst;
-                hw = ohw;
-                c = last.cout;
-            }
+                None => x,
+            };
+            // The last conv adds the shortcut and applies ReLU; it may overwrite anything
+            // but its own inputs (the previous conv's output and the shortcut).
+            // The network's very last one writes the f32 maps the CAM stage reads.
+            let dst = free(&[cur, shortcut]);
+            let last = &block.convs[n - 1];
+            let io = if i + 1 == blocks { to_features } else { hidden };
+            let (st, ohw) = conv_step(
+                last,
+                &block.label,
+                &acts[cur],
+                cur_hw,
+                CONV_RELU,
+                Some(&acts[shortcut]),
+                (dst, io),
+            )?;
+            steps.push(st);
+            x = dst;
+            hw = ohw;
+            c = last.cout;
         }
         let d = k
             .gap
@@ -305,6 +352,7 @@ impl GpuResNet {
             stage: "avgpool".into(),
             output: BufRef::Pooled,
             out_shape: [batch, 1, 1, c],
+            out_elem: Elem::F32,
             macs: 0,
             bytes: ((batch * (hw.0 * hw.1 + 1) * c) * 4) as u64,
         });
@@ -322,6 +370,7 @@ impl GpuResNet {
             stage: "fc".into(),
             output: BufRef::Logits,
             out_shape: [batch, 1, 1, self.num_classes],
+            out_elem: Elem::F32,
             macs: (batch * self.num_features * self.num_classes) as u64,
             bytes: ((batch * self.num_features
                 + self.num_features * self.num_classes
@@ -366,7 +415,8 @@ impl GpuResNet {
 
     /// Runs the network up to and including the stage labelled `stage` (`stem`, `maxpool`,
     /// `layer1.0`, ..., `avgpool`, `fc`) and returns its output, NHWC with channels unpadded to
-    /// `channels`, plus that NHWC shape. For stage-by-stage debugging against PyTorch.
+    /// `channels`, plus that NHWC shape (f16 outputs converted to f32). For stage-by-stage
+    /// debugging against PyTorch.
     pub fn forward_until(
         &mut self,
         ctx: &GpuContext,
@@ -385,8 +435,17 @@ impl GpuResNet {
         let steps: Vec<&Dispatch> = plan.steps[..=last].iter().map(|s| &s.dispatch).collect();
         let enc = encode(ctx, &steps);
         let s = &plan.steps[last];
-        let bytes = (s.out_shape.iter().product::<usize>() * 4) as u64;
+        let elems = s.out_shape.iter().product::<usize>();
+        let bytes = (elems * s.out_elem.bytes()) as u64;
         let out = ctx.submit_and_read(enc, &[(plan.buffer(s.output), bytes)])?;
-        Ok((out[0].to_vec::<f32>(), s.out_shape))
+        let values = match s.out_elem {
+            Elem::F32 => out[0].to_vec::<f32>(),
+            Elem::F16 => out[0]
+                .to_vec::<u16>()
+                .into_iter()
+                .map(|h| half::f16::from_bits(h).to_f32())
+                .collect(),
+        };
+        Ok((values, s.out_shape))
     }
 }

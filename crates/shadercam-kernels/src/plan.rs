@@ -6,6 +6,7 @@ use crate::GpuError;
 use crate::context::GpuContext;
 use crate::dispatch::Dispatch;
 use crate::layout::pad_channels;
+use crate::shaders::Elem;
 
 /// A dispatch plus where its result lands, so tests can stop after any stage and read it.
 pub struct Step {
@@ -15,6 +16,8 @@ pub struct Step {
     /// Which buffer holds the output, and its NHWC shape (channels padded).
     pub output: BufRef,
     pub out_shape: [usize; 4],
+    /// How the output is stored: f16 between the layers of `--precision f16`, else f32.
+    pub out_elem: Elem,
     /// Multiply-adds (for the profiler's GFLOP/s column).
     pub macs: u64,
     /// Bytes the dispatch must read and write at least once (for the profiler's GB/s column).

@@ -4,7 +4,7 @@
 use crate::GpuError;
 use crate::context::GpuContext;
 use crate::dispatch::{Dispatch, OVERRIDES_1D, WORKGROUP_1D, compute_pipeline, linear_grid};
-use crate::shaders;
+use crate::shaders::{self, Elem};
 
 /// Uniform block of `shaders/maxpool.wgsl`.
 #[repr(C)]
@@ -31,8 +31,17 @@ pub struct MaxPool {
 
 impl MaxPool {
     pub fn new(ctx: &GpuContext) -> Result<Self, GpuError> {
+        Self::with_activations(ctx, Elem::F32)
+    }
+
+    /// The max-pool on activations stored as `act` (f16 with `--precision f16`).
+    pub fn with_activations(ctx: &GpuContext, act: Elem) -> Result<Self, GpuError> {
+        let name = match act {
+            Elem::F32 => "maxpool",
+            Elem::F16 => "maxpool (f16)",
+        };
         Ok(Self {
-            pipeline: compute_pipeline(ctx, "maxpool", shaders::MAXPOOL, OVERRIDES_1D)?,
+            pipeline: compute_pipeline(ctx, name, &shaders::maxpool_source(act), OVERRIDES_1D)?,
         })
     }
 

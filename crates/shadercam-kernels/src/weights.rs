@@ -4,8 +4,9 @@
 
 use crate::GpuError;
 use crate::context::GpuContext;
-use crate::conv::{ConvShape, Precision};
+use crate::conv::ConvShape;
 use crate::layout::pad_channels;
+use crate::precision::Precision;
 use shadercam_loader::ConvLayer;
 
 /// One convolution's weights on the GPU (HWIO, channels padded to multiples of 4).
@@ -40,19 +41,19 @@ impl GpuConv {
             }
         }
         let label = format!("{}.weight", layer.name);
-        let weight = match precision {
-            Precision::F32 => ctx.storage_from(&label, &w)?,
-            // Two halves per u32, low half first: what WGSL's unpack2x16float reads.
-            Precision::F16 => {
-                let packed: Vec<u32> = w
-                    .chunks_exact(2)
-                    .map(|p| {
-                        half::f16::from_f32(p[0]).to_bits() as u32
-                            | (half::f16::from_f32(p[1]).to_bits() as u32) << 16
-                    })
-                    .collect();
-                ctx.storage_from(&label, &packed)?
-            }
+        let weight = if precision.f16_weights() {
+            // Two halves per u32, low half first: what WGSL's unpack2x16float reads, and the
+            // bytes of a little-endian `array<vec4<f16>>`.
+            let packed: Vec<u32> = w
+                .chunks_exact(2)
+                .map(|p| {
+                    half::f16::from_f32(p[0]).to_bits() as u32
+                        | (half::f16::from_f32(p[1]).to_bits() as u32) << 16
+                })
+                .collect();
+            ctx.storage_from(&label, &packed)?
+        } else {
+            ctx.storage_from(&label, &w)?
         };
         Ok(Self {
             name: layer.name.clone(),

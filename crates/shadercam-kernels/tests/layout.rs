@@ -5,8 +5,9 @@
 //!   the Rust constants that size their dispatches (a mismatch skips or repeats outputs);
 //! - the 1-D kernels take their workgroup size from Rust alone (`override WG` with no value).
 //!
-//! Both convolutions are checked as written and as compiled with f16 weights. The last test
-//! feeds the same checks deliberately drifted WGSL, so they cannot pass vacuously.
+//! Both convolutions are checked as written and in every form the network compiles (f16
+//! weights, f16 activations, cooperative matrices). The last test feeds the same checks
+//! deliberately drifted WGSL, so they cannot pass vacuously.
 //!
 //! Run: `cargo test -p shadercam-kernels --test layout`.
 
@@ -14,8 +15,8 @@ use shadercam_kernels::reflect::{
     binding_type_name, constant_u32, struct_layout, validate, workgroup_size_with,
 };
 use shadercam_kernels::{
-    ConvParams, DIRECT_CHANNELS, DIRECT_PIXELS, GapParams, LinearParams, OVERRIDES_1D, PoolParams,
-    TILED_CHANNELS, TILED_PIXELS, WORKGROUP_1D, shaders,
+    ConvKernel, ConvParams, ConvVariant, DIRECT_CHANNELS, DIRECT_PIXELS, Elem, GapParams,
+    LinearParams, OVERRIDES_1D, PoolParams, TILED_CHANNELS, TILED_PIXELS, WORKGROUP_1D, shaders,
 };
 
 /// A Rust uniform mirror: its type name (the WGSL struct's), size and `(field, offset)`s.
@@ -73,7 +74,9 @@ impl Kernel {
     }
 }
 
-/// Every network kernel, the convolutions also in their f16-weight form.
+/// Every network kernel, the convolutions in every form the network builds (each precision
+/// and buffer type, the cooperative-matrix one included: `ConvKernel::all`), the max-pool
+/// also on f16 activations.
 fn kernels() -> Vec<Kernel> {
     let mut out = Vec::new();
     for &(base, src) in shaders::ALL {
@@ -82,13 +85,24 @@ fn kernels() -> Vec<Kernel> {
             name: base.to_owned(),
             src: src.to_owned(),
         });
-        if base.starts_with("conv2d") {
+        if base == "maxpool" {
             out.push(Kernel {
                 base,
-                name: format!("{base} (f16 weights)"),
-                src: shaders::with_f16_weights(src),
+                name: format!("{base} (f16)"),
+                src: shaders::maxpool_source(Elem::F16),
             });
         }
+    }
+    for k in ConvKernel::all() {
+        let base = match k.variant {
+            ConvVariant::Tiled | ConvVariant::Cooperative => "conv2d",
+            ConvVariant::Direct => "conv2d_direct",
+        };
+        out.push(Kernel {
+            base,
+            name: k.name(),
+            src: k.source(),
+        });
     }
     out
 }

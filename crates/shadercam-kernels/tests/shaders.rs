@@ -15,7 +15,8 @@ fn every_kernel_parses_and_validates() {
             "{name}.wgsl has no `main` entry point"
         );
     }
-    // The convolutions also as compiled with `--precision f16` (weights block swapped).
+    // The convolutions also as compiled with `--precision f16w` (weights block swapped); every
+    // other form: tests/precision.rs.
     for name in ["conv2d", "conv2d_direct"] {
         let src = shaders::ALL.iter().find(|(n, _)| *n == name).unwrap().1;
         reflect::validate(

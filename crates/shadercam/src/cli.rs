@@ -79,8 +79,7 @@ pub struct ModelArgs {
     /// Refuse images with more pixels than this (decompression-bomb guard, like Pillow's).
     #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_PIXELS)]
     pub max_pixels: u64,
-    /// Convolution weight storage: f32 (reference) or f16 (half the weight memory and
-    /// bandwidth; arithmetic stays f32; see README for the measured tolerance).
+    /// Number formats of the network (see README for the measured tolerance of each).
     #[arg(long, default_value = "f32")]
     pub precision: PrecisionArg,
     /// Turn pictures upright by their EXIF orientation tag first (torchvision, and so the
@@ -338,20 +337,31 @@ impl TypedValueParser for MethodListParser {
     }
 }
 
-/// `--precision`: a [`Precision`] as clap sees it (`f32` or `f16`).
+/// `--precision`: a [`Precision`] as clap sees it (`f32`, `f16w`, `f16` or `auto`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PrecisionArg(pub Precision);
 
 impl ValueEnum for PrecisionArg {
     fn value_variants<'a>() -> &'a [Self] {
-        &[PrecisionArg(Precision::F32), PrecisionArg(Precision::F16)]
+        &[
+            PrecisionArg(Precision::F32),
+            PrecisionArg(Precision::F16Weights),
+            PrecisionArg(Precision::F16),
+            PrecisionArg(Precision::Auto),
+        ]
     }
 
     fn to_possible_value(&self) -> Option<PossibleValue> {
-        Some(match self.0 {
-            Precision::F32 => PossibleValue::new("f32"),
-            Precision::F16 => PossibleValue::new("f16"),
-        })
+        let help = match self.0 {
+            Precision::F32 => "f32 weights, activations and arithmetic (the reference)",
+            Precision::F16Weights => "f16 weights, f32 activations and arithmetic (any adapter)",
+            Precision::F16 => {
+                "f16 weights and activations, f32 accumulation; tensor cores where the adapter \
+                 has them (needs SHADER_F16)"
+            }
+            Precision::Auto => "the fastest of these on this adapter (f32 on CPU adapters)",
+        };
+        Some(PossibleValue::new(self.0.name()).help(help))
     }
 }
 

@@ -323,7 +323,7 @@ fn classify_a_directory_as_json() {
         fixture("images").to_str().unwrap(),
         "--json",
         "--precision",
-        "f16",
+        "f16w",
     ]);
     for (a, b) in recs.iter().zip(json_lines(&half)) {
         assert_eq!(
