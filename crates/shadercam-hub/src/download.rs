@@ -41,32 +41,14 @@ impl Expect {
     /// The file's hash as this check computes it; `Ok` when it matches.
     fn check(&self, path: &Path) -> Result<Result<(), String>, std::io::Error> {
         let mut f = File::open(path)?;
-        let mut buf = vec![0u8; 1 << 20];
         let got = match self {
             Self::GitSha1(_) => {
-                let len = f.metadata()?.len();
+                // git's blob hash: sha1 of "blob <len>\0" followed by the bytes.
                 let mut h = Sha1::new();
-                h.update(format!("blob {len}\0").as_bytes());
-                loop {
-                    let n = f.read(&mut buf)?;
-                    if n == 0 {
-                        break;
-                    }
-                    h.update(&buf[..n]);
-                }
-                hex(&h.finalize())
+                h.update(format!("blob {}\0", f.metadata()?.len()).as_bytes());
+                hex(&digest_reader(h, &mut f)?)
             }
-            Self::Sha256(_) | Self::Sha256Prefix(_) => {
-                let mut h = Sha256::new();
-                loop {
-                    let n = f.read(&mut buf)?;
-                    if n == 0 {
-                        break;
-                    }
-                    h.update(&buf[..n]);
-                }
-                hex(&h.finalize())
-            }
+            Self::Sha256(_) | Self::Sha256Prefix(_) => hex(&digest_reader(Sha256::new(), &mut f)?),
         };
         let ok = match self {
             Self::Sha256Prefix(p) => got.starts_with(p.as_str()),
@@ -465,6 +447,18 @@ fn progress(
     }
     bar.set_position(have);
     bar
+}
+
+/// Feeds everything `r` yields into `h` (1 MiB at a time) and returns the digest.
+fn digest_reader<D: Digest>(mut h: D, r: &mut impl Read) -> Result<Vec<u8>, std::io::Error> {
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = r.read(&mut buf)?;
+        if n == 0 {
+            return Ok(h.finalize().to_vec());
+        }
+        h.update(&buf[..n]);
+    }
 }
 
 #[cfg(test)]

@@ -163,14 +163,7 @@ impl Checkpoint {
                 name: name.clone(),
                 dtype: format!("{:?}", view.dtype()),
             })?;
-            if let Some((index, &value)) = data.iter().enumerate().find(|(_, v)| !v.is_finite()) {
-                return Err(LoadError::NonFinite {
-                    path: path.to_owned(),
-                    name,
-                    index,
-                    value,
-                });
-            }
+            check_finite(path, &name, &data)?;
             tensors.insert(name, Tensor::new(view.shape().to_vec(), data));
         }
         Ok(Self {
@@ -259,5 +252,19 @@ fn to_f32(dtype: Dtype, bytes: &[u8]) -> Option<Vec<f32>> {
                 .collect(),
         ),
         _ => None,
+    }
+}
+
+/// A NaN or infinite weight is an error naming the file, the tensor and the first bad index
+/// (every reader, safetensors or `.pth`, checks its tensors with this).
+pub(crate) fn check_finite(path: &Path, name: &str, data: &[f32]) -> Result<(), LoadError> {
+    match data.iter().enumerate().find(|(_, v)| !v.is_finite()) {
+        Some((index, &value)) => Err(LoadError::NonFinite {
+            path: path.to_owned(),
+            name: name.to_owned(),
+            index,
+            value,
+        }),
+        None => Ok(()),
     }
 }

@@ -16,11 +16,13 @@ pub mod models;
 mod pickle;
 mod pth;
 mod resnet;
+mod rng;
 #[cfg(feature = "testing")]
 pub mod testing;
 
 pub use checkpoint::{Checkpoint, SHARD_INDEX, Tensor};
 pub use resnet::{Block, ConvLayer, Naming, PreprocessMeta, ResNet, Stage, fold_bn};
+pub use rng::Rng;
 
 use std::path::PathBuf;
 

@@ -138,14 +138,7 @@ pub fn read(path: &Path, bytes: &[u8]) -> Result<Checkpoint, LoadError> {
             .map_err(err)?;
         let data = gather(&t, storage, decode, big_endian)
             .map_err(|reason| err(format!("tensor `{name}`: {reason}")))?;
-        if let Some((index, &value)) = data.iter().enumerate().find(|(_, v)| !v.is_finite()) {
-            return Err(LoadError::NonFinite {
-                path: path.to_owned(),
-                name,
-                index,
-                value,
-            });
-        }
+        crate::checkpoint::check_finite(path, &name, &data)?;
         let shape = t.shape.iter().map(|&d| d as usize).collect();
         if tensors
             .insert(name.clone(), Tensor::new(shape, data))

@@ -10,6 +10,7 @@
 //! in the lowest crate that needs them, so both share one copy without the loader's tests
 //! depending on the GPU crates.
 
+pub use crate::Rng;
 use crate::{Checkpoint, ResNet};
 use safetensors::Dtype;
 use safetensors::tensor::TensorView;
@@ -24,28 +25,6 @@ pub fn default_weights() -> PathBuf {
         .nth(2)
         .expect("crates/shadercam-loader sits two levels below the repository root")
         .join("weights/resnet50-shapes.safetensors")
-}
-
-/// xorshift64*: deterministic test data without a `rand` dependency.
-pub struct Rng(u64);
-
-impl Rng {
-    pub fn new(seed: u64) -> Self {
-        Self(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
-    }
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    /// Uniform in [-1, 1).
-    pub fn uniform(&mut self) -> f32 {
-        (self.next_u64() >> 40) as f32 / (1u64 << 23) as f32 - 1.0
-    }
-    pub fn vec(&mut self, n: usize) -> Vec<f32> {
-        (0..n).map(|_| self.uniform()).collect()
-    }
 }
 
 /// `v` as the little-endian bytes of a safetensors tensor of `dtype` (F32, F16, BF16 rounded to
