@@ -3,7 +3,8 @@
 //! fully connected), and [`GpuResNet`], which chains them into a ResNet forward pass.
 //!
 //! Layout: activations are NHWC with channels padded to a multiple of 4 ("NHWC4"), so that
-//! kernels load four channels with one `vec4<f32>`; see ARCHITECTURE.md for why.
+//! kernels load four channels with one `vec4<f32>` (`vec4<f16>` between layers with
+//! `--precision f16`, see [`Precision`]); see ARCHITECTURE.md for why.
 //! Reference: He et al., "Deep Residual Learning for Image Recognition" (2015); torchvision's
 //! `resnet.py` is the model definition the fixtures were made with.
 

@@ -77,6 +77,7 @@ pub fn bench(a: BenchArgs) -> Result<()> {
             serde_json::json!({
                 "adapter": info.name, "backend": format!("{:?}", info.backend), "device_type": format!("{:?}", info.device_type),
                 "driver": info.driver_info, "batch": batch, "iters": a.iters, "method": a.method.0.name(), "crop": crop,
+                "precision": ex.net.precision().name(),
                 "forward_ms_median": f, "cam_ms_median": c, "total_ms_median": t, "images_per_s": ips,
             })
         )?;
@@ -89,11 +90,12 @@ pub fn bench(a: BenchArgs) -> Result<()> {
             info.driver_info
         )?;
         outln!(
-            "batch {} x {crop}x{crop}, {} iterations after {} warm-up, method {}",
+            "batch {} x {crop}x{crop}, {} iterations after {} warm-up, method {}, precision {}",
             batch,
             a.iters,
             a.warmup,
-            a.method.0
+            a.method.0,
+            ex.net.precision()
         )?;
         outln!("forward  {f:10.3} ms (median)")?;
         outln!("cam      {c:10.3} ms (median)")?;
