@@ -4,57 +4,14 @@
 
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+mod common;
 
-fn fixture(rel: &str) -> PathBuf {
-    root().join("tests/fixtures").join(rel)
-}
-
-fn run(args: &[&str]) -> Output {
-    let out = Command::new(env!("CARGO_BIN_EXE_shadercam"))
-        .args(args)
-        .env_remove("SHADERCAM_WEIGHTS")
-        .output()
-        .expect("run shadercam");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        !stderr.contains("no usable GPU adapter"),
-        "no GPU adapter: install one (`apt-get install mesa-vulkan-drivers` for lavapipe)\n{stderr}"
-    );
-    assert!(
-        !stderr.contains("panicked"),
-        "shadercam panicked:\n{stderr}"
-    );
-    out
-}
-
-/// [`run`], asserting exit code 0 (the panic shows the arguments, status and stderr).
-fn run_ok(args: &[&str]) -> Output {
-    let out = run(args);
-    assert!(
-        out.status.success(),
-        "{args:?}: exit {:?}: {}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
-fn json_lines(out: &Output) -> Vec<Value> {
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
-        .collect()
-}
+use common::{fixture, json_lines, read_npy, run, run_ok};
 
 fn tmp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("shadercam-cli-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    d
+    common::tmp("cli", name)
 }
 
 fn read_f32(path: &Path, name: &str) -> Vec<f32> {
@@ -66,33 +23,6 @@ fn read_f32(path: &Path, name: &str) -> Vec<f32> {
         .chunks_exact(4)
         .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
         .collect()
-}
-
-/// Reads a little-endian f32 .npy file written by shadercam, checking its header.
-fn read_npy(path: &Path) -> (Vec<usize>, Vec<f32>) {
-    let b = std::fs::read(path).unwrap();
-    assert_eq!(&b[..6], b"\x93NUMPY", "{}: not a .npy file", path.display());
-    let hlen = u16::from_le_bytes([b[8], b[9]]) as usize;
-    let header = std::str::from_utf8(&b[10..10 + hlen]).unwrap();
-    assert!(
-        header.contains("'descr': '<f4'") && header.contains("'fortran_order': False"),
-        "{header}"
-    );
-    let shape: Vec<usize> = header
-        .split("'shape': (")
-        .nth(1)
-        .unwrap()
-        .split(')')
-        .next()
-        .unwrap()
-        .split(',')
-        .filter_map(|s| s.trim().parse().ok())
-        .collect();
-    let data = b[10 + hlen..]
-        .chunks_exact(4)
-        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-        .collect();
-    (shape, data)
 }
 
 #[test]
@@ -452,29 +382,31 @@ fn bench_and_profile_report_their_fields() {
 fn no_adapter_is_an_error_with_instructions() {
     // Linux has no DX12: restricting wgpu to it leaves no adapter at all.
     let img = fixture("images/shape_000.png");
-    let out = Command::new(env!("CARGO_BIN_EXE_shadercam"))
-        .args(["classify", img.to_str().unwrap()])
-        .env("WGPU_BACKEND", "dx12")
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(
-        stderr.contains("no usable GPU adapter")
-            && stderr.contains("apt-get install mesa-vulkan-drivers"),
-        "{stderr}"
-    );
-    let out = Command::new(env!("CARGO_BIN_EXE_shadercam"))
-        .args(["classify", img.to_str().unwrap()])
-        .env("SHADERCAM_ADAPTER", "no-such-gpu-anywhere")
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(
-        stderr.contains("SHADERCAM_ADAPTER=\"no-such-gpu-anywhere\" matches none"),
-        "{stderr}"
-    );
+    let cases: [(&str, &str, &[&str]); 2] = [
+        (
+            "WGPU_BACKEND",
+            "dx12",
+            &[
+                "no usable GPU adapter",
+                "apt-get install mesa-vulkan-drivers",
+            ],
+        ),
+        (
+            "SHADERCAM_ADAPTER",
+            "no-such-gpu-anywhere",
+            &["SHADERCAM_ADAPTER=\"no-such-gpu-anywhere\" matches none"],
+        ),
+    ];
+    for (key, value, needles) in cases {
+        let out = Command::new(env!("CARGO_BIN_EXE_shadercam"))
+            .args(["classify", img.to_str().unwrap()])
+            .env(key, value)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert!(needles.iter().all(|n| stderr.contains(n)), "{stderr}");
+    }
 }
 
 #[cfg(unix)]

@@ -11,27 +11,13 @@ use shadercam_cam::{
 use shadercam_image::Preprocess;
 use shadercam_kernels::GpuContext;
 use shadercam_loader::ResNet;
-use std::path::{Path, PathBuf};
 
 /// The two pictures of the tutorial.
 const IMAGES: [&str; 2] = ["shape_004", "photo_chelsea"];
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+mod common;
 
-/// docs/tutorial.md, where every answer below must appear as printed.
-fn tutorial() -> String {
-    std::fs::read_to_string(root().join("docs/tutorial.md")).expect("read docs/tutorial.md")
-}
-
-/// Asserts that the tutorial quotes `text` (an answer as the test formats it).
-fn quoted(text: &str) {
-    assert!(
-        tutorial().contains(text),
-        "docs/tutorial.md does not quote the measured answer {text:?}: update the tutorial"
-    );
-}
+use common::{fixture, quoted, root};
 
 /// The embedded model on the adapter wgpu finds, and the tutorial's two images, preprocessed.
 fn setup() -> (Explainer, Vec<LoadedImage>) {
@@ -47,7 +33,7 @@ fn setup() -> (Explainer, Vec<LoadedImage>) {
     let imgs = IMAGES
         .iter()
         .map(|n| {
-            let path = root().join(format!("tests/fixtures/images/{n}.png"));
+            let path = fixture(&format!("images/{n}.png"));
             load_image(&path, &pre, 1 << 30, false).expect("load a fixture image")
         })
         .collect();

@@ -7,82 +7,15 @@
 //! tests/exercises.rs.
 
 use serde_json::Value;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::PathBuf;
+use std::process::Command;
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+mod common;
 
-fn image(name: &str) -> String {
-    root()
-        .join(format!("tests/fixtures/images/{name}.png"))
-        .display()
-        .to_string()
-}
+use common::{image, json_lines, quoted, read_npy, root, run_ok};
 
 fn tmp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("shadercam-learning-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    d
-}
-
-/// Runs `shadercam` with the embedded model, asserting exit code 0.
-fn run_ok(args: &[&str]) -> Output {
-    let out = Command::new(env!("CARGO_BIN_EXE_shadercam"))
-        .args(args)
-        .env_remove("SHADERCAM_WEIGHTS")
-        .output()
-        .expect("run shadercam");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        !stderr.contains("no usable GPU adapter"),
-        "no GPU adapter: install one (`apt-get install mesa-vulkan-drivers` for lavapipe)\n{stderr}"
-    );
-    assert!(
-        out.status.success(),
-        "{args:?}: exit {:?}: {stderr}",
-        out.status
-    );
-    out
-}
-
-fn json_lines(out: &Output) -> Vec<Value> {
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
-        .collect()
-}
-
-/// Asserts that docs/tutorial.md quotes `text` as the command prints it.
-fn quoted(text: &str) {
-    let doc = std::fs::read_to_string(root().join("docs/tutorial.md")).expect("docs/tutorial.md");
-    assert!(
-        doc.contains(text),
-        "docs/tutorial.md does not quote {text:?} (what the command prints now): update it"
-    );
-}
-
-/// Reads a little-endian f32 .npy file, checking its header: (shape, values).
-fn read_npy(path: &Path) -> (Vec<usize>, Vec<f32>) {
-    let b = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    assert_eq!(&b[..6], b"\x93NUMPY", "{}: not a .npy file", path.display());
-    let hlen = u16::from_le_bytes([b[8], b[9]]) as usize;
-    let header = std::str::from_utf8(&b[10..10 + hlen]).unwrap();
-    assert!(header.contains("'descr': '<f4'"), "{header}");
-    let shape = header
-        .split("'shape': (")
-        .nth(1)
-        .and_then(|s| s.split(')').next())
-        .unwrap()
-        .split(',')
-        .filter_map(|s| s.trim().parse().ok())
-        .collect();
-    let data = b[10 + hlen..]
-        .chunks_exact(4)
-        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-        .collect();
-    (shape, data)
+    common::tmp("learning", name)
 }
 
 /// `scale_cam_image` after an optional ReLU: `(x - min) / (max - min + 1e-7)`.

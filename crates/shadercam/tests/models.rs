@@ -9,20 +9,18 @@ use shadercam_hub::testing::TestServer;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+mod common;
 
+use common::root;
+
+/// The fixture picture `shape_000`, as a command-line argument.
 fn image() -> String {
-    root()
-        .join("tests/fixtures/images/shape_000.png")
-        .display()
-        .to_string()
+    common::image("shape_000")
 }
 
+/// A fresh, created temporary folder for a test's caches.
 fn tmp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("shadercam-models-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
+    let d = common::tmp("models", name);
     std::fs::create_dir_all(&d).unwrap();
     d
 }
@@ -51,17 +49,7 @@ fn run(server: &TestServer, home: &Path, args: &[&str], extra: &[(&str, &str)]) 
     for (k, v) in extra {
         cmd.env(k, v);
     }
-    let out = cmd.output().expect("run shadercam");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        !stderr.contains("no usable GPU adapter"),
-        "no GPU adapter: install one (`apt-get install mesa-vulkan-drivers` for lavapipe)\n{stderr}"
-    );
-    assert!(
-        !stderr.contains("panicked"),
-        "shadercam panicked:\n{stderr}"
-    );
-    out
+    common::output(&mut cmd)
 }
 
 fn ok(out: &Output) -> (String, String) {

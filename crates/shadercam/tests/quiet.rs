@@ -6,18 +6,14 @@
 //! and shadercam never asks for a window system itself. This test runs in that setup; if a
 //! driver or library starts printing again, it fails and shows what was printed.
 
-use std::path::{Path, PathBuf};
 use std::process::Command;
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+mod common;
 
 #[test]
 fn explain_prints_only_results_and_the_summary() {
-    let out_dir = std::env::temp_dir().join(format!("shadercam-quiet-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&out_dir);
-    let image = root().join("tests/fixtures/images/shape_004.png");
+    let out_dir = common::tmp("quiet", "explain");
+    let image = common::fixture("images/shape_004.png");
     let out = Command::new(env!("CARGO_BIN_EXE_shadercam"))
         .arg("explain")
         .arg(&image)
