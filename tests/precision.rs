@@ -170,8 +170,8 @@ fn check_f16_conv(
     );
 }
 
-/// Both f16 kernels on each buffer type the network uses, on every geometry and edge shape
-/// of reference::CONV_CASES.
+/// Both f16 kernels (and the cooperative-matrix one on adapters that have it) on each buffer
+/// type the network uses, on every geometry and edge shape of reference::CONV_CASES.
 #[test]
 fn f16_convolution_matches_the_cpu_reference_on_f16_operands() {
     let ctx = gpu();
@@ -188,7 +188,16 @@ fn f16_convolution_matches_the_cpu_reference_on_f16_operands() {
             output: Elem::F32,
         },
     ];
-    for variant in ConvVariant::ALL {
+    // The cooperative-matrix kernel too where the adapter has usable ones (not lavapipe).
+    let mut variants = ConvVariant::ALL.to_vec();
+    if ctx.cooperative_matrix {
+        variants.push(ConvVariant::Cooperative);
+    }
+    eprintln!(
+        "f16 conv kernels checked on {}: {variants:?}",
+        ctx.describe()
+    );
+    for variant in variants {
         for io in ios {
             for (i, c) in CONV_CASES.iter().enumerate() {
                 check_f16_conv(&ctx, &k, variant, io, c, 500 + i as u64);
