@@ -54,11 +54,24 @@ pub fn prepare_out_dir(dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// The file name without its extension: `photos/cat.jpg` → `cat`.
-fn stem(p: &Path) -> String {
-    p.file_stem()
+/// The output name for input `path`: its file stem (`photos/cat.jpg` → `cat`), or `cat-1`,
+/// `cat-2`, ... when an earlier input of this run took it (two inputs with the same stem,
+/// a/x.png and b/x.jpg, must not overwrite each other). `used` holds the names taken so far.
+pub fn unique_stem(path: &Path, used: &HashSet<String>) -> String {
+    let base = path
+        .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "image".into())
+        .unwrap_or_else(|| "image".into());
+    (0..)
+        .map(|i| {
+            if i == 0 {
+                base.clone()
+            } else {
+                format!("{base}-{i}")
+            }
+        })
+        .find(|s| !used.contains(s))
+        .expect("some suffix is free")
 }
 
 /// Writes one image's pictures; returns the main one's path. `used` holds the stems already
@@ -70,18 +83,7 @@ pub fn write_outputs(
     ex: &Explainer,
     used: &mut HashSet<String>,
 ) -> Result<PathBuf> {
-    // Two inputs with the same file stem (a/x.png, b/x.jpg) must not overwrite each other.
-    let base = stem(&img.path);
-    let s = (0..)
-        .map(|i| {
-            if i == 0 {
-                base.clone()
-            } else {
-                format!("{base}-{i}")
-            }
-        })
-        .find(|s| !used.contains(s))
-        .expect("some suffix is free");
+    let s = unique_stem(&img.path, used);
     let mut written = Vec::new();
     let result = write_files(a, img, e, ex, &s, &mut written);
     if result.is_err() {

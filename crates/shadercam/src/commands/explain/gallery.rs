@@ -5,6 +5,7 @@
 //! several methods give the same picture on a ResNet.
 
 use super::stages::write_stages;
+use crate::output::unique_stem;
 use anyhow::Result;
 use serde_json::json;
 use shadercam_cam::{
@@ -131,22 +132,4 @@ pub fn write_gallery(
             Err(e)
         }
     }
-}
-
-/// `photos/cat.jpg` → `cat`, or `cat-1`, `cat-2`, ... when an earlier input took it.
-fn unique_stem(path: &Path, used: &HashSet<String>) -> String {
-    let base = path
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "image".into());
-    (0..)
-        .map(|i| {
-            if i == 0 {
-                base.clone()
-            } else {
-                format!("{base}-{i}")
-            }
-        })
-        .find(|s| !used.contains(s))
-        .expect("some suffix is free")
 }
