@@ -15,7 +15,9 @@
 use naga::{Module, ScalarKind, TypeInner};
 use shadercam_cam::shaders::{self, ENTRY_POINTS};
 use shadercam_cam::uniforms::{self, Mirror};
-use shadercam_kernels::reflect::{binding_type_name, struct_layout, validate, workgroup_size};
+use shadercam_kernels::reflect::{
+    binding_type_name, member_drift, struct_layout, validate, workgroup_size,
+};
 
 /// A WGSL scalar as Rust spells it (`u32`, `f32`, ...).
 fn scalar(s: naga::Scalar) -> String {
@@ -77,22 +79,13 @@ fn uniform_drift(name: &str, src: &str, mirrors: &[Mirror]) -> (Option<String>, 
         .zip(&member_types)
         .map(|((n, offset), t)| (n.as_str(), t.as_str(), *offset as usize))
         .collect();
-    let mut drift = Vec::new();
-    for i in 0..wgsl.len().max(rust.fields.len()) {
-        let (w, r) = (wgsl.get(i), rust.fields.get(i));
-        if w != r {
-            drift.push(format!(
-                "{name}.wgsl: struct {ty} member {i} (name, type, byte offset): \
-                 WGSL {w:?}, Rust {r:?}"
-            ));
-        }
-    }
-    if size as usize != rust.size {
-        drift.push(format!(
-            "{name}.wgsl: struct {ty} is {size} bytes in WGSL, {} in Rust",
-            rust.size
-        ));
-    }
+    let drift = member_drift(
+        name,
+        &ty,
+        "name, type, byte offset",
+        (&wgsl[..], size as usize),
+        (rust.fields, rust.size),
+    );
     (Some(ty), drift)
 }
 

@@ -119,3 +119,31 @@ pub fn binding_type_name(module: &Module, group: u32, binding: u32) -> Option<St
     })?;
     module.types[var.ty].name.clone()
 }
+
+/// How the uniform struct `ty` of shader `name` differs from its Rust mirror, one message per
+/// difference: each member as the WGSL lays it out (`wgsl`) against the mirror's (`rust`), in
+/// order (`what` names the parts of a member, e.g. `"name, byte offset"`), then the struct's
+/// size in bytes. Empty when they agree.
+pub fn member_drift<T: PartialEq + std::fmt::Debug>(
+    name: &str,
+    ty: &str,
+    what: &str,
+    (wgsl, wgsl_size): (&[T], usize),
+    (rust, rust_size): (&[T], usize),
+) -> Vec<String> {
+    let mut drift = Vec::new();
+    for i in 0..wgsl.len().max(rust.len()) {
+        let (w, r) = (wgsl.get(i), rust.get(i));
+        if w != r {
+            drift.push(format!(
+                "{name}.wgsl: struct {ty} member {i} ({what}): WGSL {w:?}, Rust {r:?}"
+            ));
+        }
+    }
+    if wgsl_size != rust_size {
+        drift.push(format!(
+            "{name}.wgsl: struct {ty} is {wgsl_size} bytes in WGSL, {rust_size} in Rust"
+        ));
+    }
+    drift
+}

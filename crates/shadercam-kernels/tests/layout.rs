@@ -12,7 +12,7 @@
 //! Run: `cargo test -p shadercam-kernels --test layout`.
 
 use shadercam_kernels::reflect::{
-    binding_type_name, constant_u32, struct_layout, validate, workgroup_size_with,
+    binding_type_name, constant_u32, member_drift, struct_layout, validate, workgroup_size_with,
 };
 use shadercam_kernels::{
     ConvKernel, ConvParams, ConvVariant, DIRECT_CHANNELS, DIRECT_PIXELS, Elem, GapParams,
@@ -129,22 +129,13 @@ fn uniform_drift(k: &Kernel) -> Vec<String> {
         .iter()
         .map(|(n, offset)| (n.as_str(), *offset as usize))
         .collect();
-    let mut drift = Vec::new();
-    for i in 0..wgsl.len().max(rust.fields.len()) {
-        let (w, r) = (wgsl.get(i), rust.fields.get(i));
-        if w != r {
-            drift.push(format!(
-                "{name}.wgsl: struct {ty} member {i} (name, byte offset): WGSL {w:?}, Rust {r:?}"
-            ));
-        }
-    }
-    if size as usize != rust.size {
-        drift.push(format!(
-            "{name}.wgsl: struct {ty} is {size} bytes in WGSL, {} in Rust",
-            rust.size
-        ));
-    }
-    drift
+    member_drift(
+        name,
+        &ty,
+        "name, byte offset",
+        (&wgsl[..], size as usize),
+        (&rust.fields[..], rust.size),
+    )
 }
 
 /// How `k`'s workgroup size and tile constants differ from the Rust constants that size its
