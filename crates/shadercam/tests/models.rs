@@ -52,6 +52,14 @@ fn run(server: &TestServer, home: &Path, args: &[&str], extra: &[(&str, &str)]) 
     common::output(&mut cmd)
 }
 
+/// `shadercam args...` as [`run`] runs it (no extra variables), asserting exit code `code`:
+/// its stderr.
+fn fails(server: &TestServer, home: &Path, args: &[&str], code: i32) -> String {
+    let out = run(server, home, args, &[]);
+    assert_eq!(out.status.code(), Some(code));
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
 fn ok(out: &Output) -> (String, String) {
     let (stdout, stderr) = (
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -171,14 +179,12 @@ fn a_model_is_downloaded_once_then_read_from_the_cache() {
 fn an_unavailable_model_names_every_url_and_cache() {
     let server = TestServer::start();
     let home = tmp("missing");
-    let out = run(
+    let stderr = fails(
         &server,
         &home,
         &["classify", "--model", "resnet18", &image()],
-        &[],
+        1,
     );
-    assert_eq!(out.status.code(), Some(1));
-    let stderr = String::from_utf8_lossy(&out.stderr);
     for needle in [
         "resnet18.tv",
         "/timm/resnet18.tv_in1k/resolve/main/model.safetensors: HTTP 404",
@@ -192,15 +198,13 @@ fn an_unavailable_model_names_every_url_and_cache() {
     // A hung server: a timeout, not a hang.
     server.silent(true);
     let start = std::time::Instant::now();
-    let out = run(
+    let stderr = fails(
         &server,
         &home,
         &["classify", "--model", "resnet18", &image()],
-        &[],
+        1,
     );
-    assert_eq!(out.status.code(), Some(1));
     assert!(start.elapsed().as_secs() < 30);
-    let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         stderr.contains("no answer within 2 s") && stderr.contains("--weights FILE"),
         "{stderr}"
@@ -211,19 +215,17 @@ fn an_unavailable_model_names_every_url_and_cache() {
 fn model_usage_errors_exit_2() {
     let server = TestServer::start();
     let home = tmp("usage");
-    let out = run(
+    let stderr = fails(
         &server,
         &home,
         &["classify", "--model", "resnet51", &image()],
-        &[],
+        2,
     );
-    assert_eq!(out.status.code(), Some(2));
-    let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         stderr.contains("resnet51") && stderr.contains("resnet50.tv2"),
         "{stderr}"
     );
-    let out = run(
+    fails(
         &server,
         &home,
         &[
@@ -234,9 +236,8 @@ fn model_usage_errors_exit_2() {
             "x.pth",
             &image(),
         ],
-        &[],
+        2,
     );
-    assert_eq!(out.status.code(), Some(2));
     assert!(server.requests().is_empty());
 }
 
