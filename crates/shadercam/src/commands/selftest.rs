@@ -224,15 +224,24 @@ fn precision_name(p: Precision) -> String {
     )
 }
 
-/// Every precision `--precision` offers, in its order, that selftest covers: not yet `f16`
-/// (f16 activations: its kernel checks need f16 buffers; tests/precision.rs covers it) nor
-/// `auto` (one of the others).
-fn precisions() -> Vec<Precision> {
+/// Every precision `--precision` offers, in its order, that this adapter runs (`f16` needs
+/// `SHADER_F16`), except `auto`, which is one of the others.
+fn precisions(ctx: &GpuContext) -> Vec<Precision> {
     PrecisionArg::value_variants()
         .iter()
         .map(|p| p.0)
-        .filter(|p| matches!(p, Precision::F32 | Precision::F16Weights))
+        .filter(|&p| p != Precision::Auto && p.resolve(ctx.info.device_type, ctx.features).is_ok())
         .collect()
+}
+
+/// The convolution kernels this adapter runs in `precision`: Tiled and Direct everywhere, the
+/// cooperative-matrix one in f16 where the adapter's tensor cores can run it.
+fn conv_variants(ctx: &GpuContext, precision: Precision) -> Vec<ConvVariant> {
+    let mut v = ConvVariant::ALL.to_vec();
+    if precision == Precision::F16 && ctx.cooperative_matrix {
+        v.push(ConvVariant::Cooperative);
+    }
+    v
 }
 
 fn variant_name(v: ConvVariant) -> String {
@@ -245,7 +254,7 @@ enum Storage {
     /// One f32 per value.
     F32,
     /// Two f16 per u32, low half first (what WGSL's `unpack2x16float` reads), as the network
-    /// uploads f16 weights.
+    /// uploads f16 weights; the same bytes as an `array<vec4<f16>>` of f16 activations.
     F16Pairs,
 }
 
@@ -267,6 +276,28 @@ impl Storage {
         })
     }
 
+    /// Values read back from a buffer stored this way.
+    fn decode(self, bytes: &[u8]) -> Vec<f32> {
+        match self {
+            Storage::F32 => bytes
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect(),
+            Storage::F16Pairs => bytes
+                .chunks_exact(2)
+                .map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32())
+                .collect(),
+        }
+    }
+
+    /// Bytes per value.
+    fn size(self) -> usize {
+        match self {
+            Storage::F32 => 4,
+            Storage::F16Pairs => 2,
+        }
+    }
+
     /// The values a kernel reading this storage really sees (f16 storage rounds them): what
     /// the CPU reference must compute with.
     fn seen(self, values: &[f32]) -> Vec<f32> {
@@ -282,6 +313,8 @@ impl Storage {
 /// tests that assert them). A new precision is one more arm here.
 struct PrecisionFacts {
     weights: Storage,
+    /// How the convolution's input, residual and output are stored (bias is f32 always).
+    activations: Storage,
     /// Absolute bound on each logit vs PyTorch's float64 forward (the top-1 must agree too).
     logit_abs: f32,
     /// Absolute bound on the Grad-CAM map vs pytorch-grad-cam's; `None`: no measured bound
@@ -294,6 +327,7 @@ fn facts(precision: Precision) -> PrecisionFacts {
         // tests/forward.rs LOGIT_ABS, tests/cam.rs GRADCAM_ABS.
         Precision::F32 => PrecisionFacts {
             weights: Storage::F32,
+            activations: Storage::F32,
             logit_abs: LOGIT_ABS,
             gradcam_abs: Some(GRADCAM_ABS),
         },
@@ -301,18 +335,34 @@ fn facts(precision: Precision) -> PrecisionFacts {
         // the f32 ones on the rounded weights.
         Precision::F16Weights => PrecisionFacts {
             weights: Storage::F16Pairs,
+            activations: Storage::F32,
             logit_abs: F16_WEIGHTS_LOGIT_ABS,
             gradcam_abs: Some(F16_WEIGHTS_GRADCAM_ABS),
         },
-        // Not in `precisions()` yet (see there): f16 activations need f16 buffers in the
-        // kernel checks. The weights are the f16w bytes; tests/precision.rs F16_LOGIT_ABS,
-        // F16_GRADCAM_ABS.
+        // tests/precision.rs F16_LOGIT_ABS, F16_GRADCAM_ABS. Kernel level: the inputs are
+        // rounded to f16 in the reference too, products of two f16 are exact in f32 and the
+        // sum is f32, so the f32 bounds hold before the output is rounded to f16 (half an ulp:
+        // 2^-11 relative, added to the relative bound).
         Precision::F16 => PrecisionFacts {
             weights: Storage::F16Pairs,
+            activations: Storage::F16Pairs,
             logit_abs: reference::F16_LOGIT_ABS,
             gradcam_abs: Some(reference::F16_GRADCAM_ABS),
         },
         Precision::Auto => unreachable!("precisions() offers no `auto`: it runs as another"),
+    }
+}
+
+/// The kernel-level bound of a convolution whose dot products have `reduction` terms, in a
+/// precision whose activations are stored as `activations`.
+fn conv_tolerance(reduction: usize, activations: Storage) -> Tolerance {
+    let t = Tolerance::conv(reduction);
+    match activations {
+        Storage::F32 => t,
+        Storage::F16Pairs => Tolerance {
+            rel: t.rel + 2f32.powi(-11),
+            abs: t.abs,
+        },
     }
 }
 
@@ -344,7 +394,13 @@ fn run_conv_case(
     let b = rng.vec(cout);
     let (oh, ow) = case.out_hw();
     let res = residual.then(|| rng.vec(n * oh * ow * cout));
-    let weights = facts(conv.precision).weights;
+    let PrecisionFacts {
+        weights,
+        activations: act,
+        ..
+    } = facts(conv.precision);
+    let x = act.seen(&x);
+    let res = res.map(|r| act.seen(&r));
     let want = reference::conv2d(
         &x,
         &weights.seen(&wt),
@@ -367,21 +423,23 @@ fn run_conv_case(
         stride,
         pad,
     };
-    let xb = ctx.storage_from("selftest conv x", &pad_channels(&x, cin))?;
+    let xb = act.buffer(ctx, "selftest conv x", &pad_channels(&x, cin))?;
     let wb = weights.buffer(
         ctx,
         "selftest conv weight",
         &reference::pad_hwio(&wt, k * k, cin, cout),
     )?;
     let bb = ctx.storage_from("selftest conv bias", &pad_channels(&b, cout))?;
-    let rb = ctx.storage_from(
+    let rb = act.buffer(
+        ctx,
         "selftest conv residual",
         &res.as_ref()
             .map(|r| pad_channels(r, cout))
             .unwrap_or(vec![0.0; 4]),
     )?;
     let out_len = n * oh * ow * cout4;
-    let ob = ctx.storage("selftest conv out", (out_len * 4) as u64)?;
+    let out_bytes = (out_len * act.size()) as u64;
+    let ob = ctx.storage("selftest conv out", out_bytes)?;
     let flags = if relu { CONV_RELU } else { 0 } | if residual { CONV_RESIDUAL } else { 0 };
     let d = conv.dispatch_variant(
         ctx,
@@ -395,15 +453,15 @@ fn run_conv_case(
         &rb,
         &ob,
     )?;
-    let got =
-        ctx.submit_and_read(encode(ctx, &[&d]), &[(&ob, (out_len * 4) as u64)])?[0].to_vec::<f32>();
+    let got = act.decode(ctx.submit_and_read(encode(ctx, &[&d]), &[(&ob, out_bytes)])?[0].bytes());
     Ok((unpad_channels(&got, cout), want))
 }
 
 /// Every conv kernel variant with every weight precision, over [`CONV_CASES`].
 fn conv_checks(ctx: &GpuContext, r: &mut Runner) -> Result<()> {
-    for precision in precisions() {
-        let names: Vec<String> = ConvVariant::ALL
+    for precision in precisions(ctx) {
+        let variants = conv_variants(ctx, precision);
+        let names: Vec<String> = variants
             .iter()
             .map(|&v| format!("conv2d {} {}", variant_name(v), precision_name(precision)))
             .collect();
@@ -422,7 +480,8 @@ fn conv_checks(ctx: &GpuContext, r: &mut Runner) -> Result<()> {
                 continue;
             }
         };
-        for (&variant, name) in ConvVariant::ALL.iter().zip(names) {
+        let act = facts(precision).activations;
+        for (&variant, name) in variants.iter().zip(names) {
             if !r.wants(&name) {
                 continue;
             }
@@ -433,7 +492,8 @@ fn conv_checks(ctx: &GpuContext, r: &mut Runner) -> Result<()> {
                 match run_conv_case(ctx, &conv, variant, case, 100 + i as u64) {
                     Ok((got, want)) => {
                         let got = r.tamper(&name, got);
-                        worse.compare(&what, &got, &want, Tolerance::conv(case.reduction()));
+                        let tol = conv_tolerance(case.reduction(), act);
+                        worse.compare(&what, &got, &want, tol);
                     }
                     Err(e) => worse.fail(format!("{what}: {e:#}")),
                 }
@@ -613,8 +673,8 @@ fn network_checks(
     weights: &Option<std::path::PathBuf>,
 ) -> Result<()> {
     let mut jobs = Vec::new();
-    for precision in precisions() {
-        for variant in ConvVariant::ALL {
+    for precision in precisions(ctx) {
+        for variant in conv_variants(ctx, precision) {
             let base = format!(
                 "network {} {}",
                 variant_name(variant),
