@@ -5,7 +5,8 @@
 //! FAIL), and exits 1 if any fails:
 //!
 //! 1. Kernels: every kernel variant this adapter can run — each convolution kernel
-//!    ([`ConvVariant::ALL`]) with each weight precision the CLI offers (`--precision`), max-pool,
+//!    ([`ConvVariant::ALL`], plus the cooperative-matrix one where it runs) in each precision
+//!    `--precision` offers that the adapter runs (f16 activations need `SHADER_F16`), max-pool,
 //!    global average pool, fully connected — on random inputs and the edge shapes of
 //!    [`shadercam_kernels::reference`] (1x1 spatial, stride 2, odd sizes, channel counts that
 //!    are not a multiple of 4 or 64, residual + ReLU), against the CPU versions there, with
