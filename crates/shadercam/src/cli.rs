@@ -188,13 +188,6 @@ pub struct ProfileArgs {
 }
 
 #[derive(Args)]
-pub struct ModelsArgs {
-    /// One JSON array on stdout, with cache paths and URLs.
-    #[arg(long)]
-    pub json: bool,
-}
-
-#[derive(Args)]
 pub struct SelftestArgs {
     /// Checkpoint for the whole-network checks; it must be the one the embedded reference was
     /// made with (weights/resnet50-shapes.safetensors). Default: $SHADERCAM_WEIGHTS, else the
@@ -208,9 +201,16 @@ pub struct SelftestArgs {
     #[arg(long)]
     pub json: bool,
     /// Test hook: add 1.0 to the first GPU value of the checks whose name contains this, to
-    /// prove that a wrong result is caught (those checks must FAIL; see commands/selftest.rs).
+    /// prove that a wrong result is caught (those checks must FAIL; see commands/selftest/mod.rs).
     #[arg(long, value_name = "TEXT", hide = true)]
     pub inject_fault: Option<String>,
+}
+
+#[derive(Args)]
+pub struct ModelsArgs {
+    /// One JSON array on stdout, with cache paths and URLs.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `--method`: a [`Method`] as clap sees it. The possible values (listed by `--help`) are
