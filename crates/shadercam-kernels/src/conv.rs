@@ -341,7 +341,7 @@ impl Conv2d {
         kernel.check().map_err(refuse)?;
         if variant == ConvVariant::Cooperative && !ctx.cooperative_matrix {
             return Err(refuse(format!(
-                "{} has no usable cooperative matrices (16x16x16, f16 in, f32 accumulator;                  see GpuContext::cooperative_matrix)",
+                "{} has no usable cooperative matrices (16x16x16, f16 in, f32 accumulator; see GpuContext::cooperative_matrix)",
                 ctx.describe()
             )));
         }

@@ -2,31 +2,20 @@
 //! here, a wrong GPU value is caught (exit 1, the check says FAIL), and the fixture compiled
 //! into the binary is what `selftest/make_fixture.py` makes from tests/fixtures.
 
+mod common;
+
+use common::{output, root};
 use serde_json::Value;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
 fn selftest(args: &[&str]) -> Output {
-    let out = Command::new(env!("CARGO_BIN_EXE_shadercam"))
-        .arg("selftest")
-        .args(args)
-        .env_remove("SHADERCAM_WEIGHTS")
-        .output()
-        .expect("run shadercam");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        !stderr.contains("no usable GPU adapter"),
-        "no GPU adapter: install one (`apt-get install mesa-vulkan-drivers` for lavapipe)\n{stderr}"
-    );
-    assert!(
-        !stderr.contains("panicked"),
-        "shadercam panicked:\n{stderr}"
-    );
-    out
+    output(
+        Command::new(env!("CARGO_BIN_EXE_shadercam"))
+            .arg("selftest")
+            .args(args)
+            .env_remove("SHADERCAM_WEIGHTS"),
+    )
 }
 
 /// The lines of the check table: those ending in PASS or FAIL (a failing line goes on with
