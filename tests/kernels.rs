@@ -14,27 +14,26 @@ use shadercam_kernels::{
 };
 use shadercam_suite::{Rng, assert_close, gpu};
 
-#[allow(clippy::too_many_arguments)]
-fn check_conv(
-    ctx: &GpuContext,
-    k: &Kernels,
-    variant: ConvVariant,
-    n: usize,
-    h: usize,
-    w: usize,
-    cin: usize,
-    cout: usize,
-    ks: usize,
-    stride: usize,
-    pad: usize,
-    relu: bool,
-    residual: bool,
-    seed: u64,
-) {
-    let mut rng = Rng::new(seed);
-    let x = rng.vec(n * h * w * cin);
-    let wt = rng.vec(ks * ks * cin * cout);
-    let b = rng.vec(cout);
+fn check_conv(ctx: &GpuContext, k: &Kernels, variant: ConvVariant, c: &ConvCase, seed: u64) {
+    let &ConvCase {
+        n,
+        h,
+        w,
+        cin,
+        cout,
+        k: ks,
+        stride,
+        pad,
+        relu,
+        residual,
+        ..
+    } = c;
+    let reference::ConvData {
+        input: x,
+        weight: wt,
+        bias: b,
+        residual: res,
+    } = c.random_data(seed);
     let shape = ConvShape {
         batch: n,
         in_h: h,
@@ -47,7 +46,6 @@ fn check_conv(
         pad,
     };
     let (oh, ow) = shape.out_hw();
-    let res = residual.then(|| rng.vec(n * oh * ow * cout));
     let want = reference::conv2d(
         &x,
         &wt,
@@ -116,35 +114,7 @@ fn conv2d_matches_cpu_on_every_resnet_geometry_and_edge_shapes() {
     for variant in ConvVariant::ALL {
         // The cases and what each exercises: reference::CONV_CASES.
         for (i, c) in CONV_CASES.iter().enumerate() {
-            let &ConvCase {
-                n,
-                h,
-                w,
-                cin,
-                cout,
-                k: ks,
-                stride: s,
-                pad: p,
-                relu,
-                residual: res,
-                ..
-            } = c;
-            check_conv(
-                &ctx,
-                &k,
-                variant,
-                n,
-                h,
-                w,
-                cin,
-                cout,
-                ks,
-                s,
-                p,
-                relu,
-                res,
-                100 + i as u64,
-            );
+            check_conv(&ctx, &k, variant, c, 100 + i as u64);
         }
     }
 }

@@ -16,7 +16,7 @@ use shadercam_kernels::{
 };
 use shadercam_loader::ResNet;
 use shadercam_suite::{
-    Rng, argmax, assert_close, chw_to_hwc, default_weights, fixture, fixture_input, fixture_inputs,
+    argmax, assert_close, chw_to_hwc, default_weights, fixture, fixture_input, fixture_inputs,
     fixture_names, gpu, max_abs_diff, read_tensor, rel_l2,
 };
 
@@ -73,12 +73,13 @@ fn check_f16_conv(
         residual,
         ..
     } = c;
-    let mut rng = Rng::new(seed);
-    let x = rng.vec(n * h * w * cin);
-    let wt = rng.vec(ks * ks * cin * cout);
-    let b = rng.vec(cout);
+    let reference::ConvData {
+        input: x,
+        weight: wt,
+        bias: b,
+        residual: res,
+    } = c.random_data(seed);
     let (oh, ow) = c.out_hw();
-    let res = residual.then(|| rng.vec(n * oh * ow * cout));
     let f16 = |v: &[f32]| reference::round_to_f16(v);
     // The tiled kernels round everything they multiply to f16 (their tiles are f16); the
     // direct one multiplies values as stored, so an f32 input as it is.

@@ -176,7 +176,33 @@ pub struct ConvCase {
     pub what: &'static str,
 }
 
+/// The random operands of one [`ConvCase`]: NHWC input, HWIO weights, bias, and the NHWC
+/// residual when the case adds one (unpadded channels).
+pub struct ConvData {
+    pub input: Vec<f32>,
+    pub weight: Vec<f32>,
+    pub bias: Vec<f32>,
+    pub residual: Option<Vec<f32>>,
+}
+
 impl ConvCase {
+    /// Uniform random operands from `seed`, drawn in one fixed order (input, weights, bias,
+    /// residual), so tests, benches and `selftest` see the same numbers for the same seed.
+    pub fn random_data(&self, seed: u64) -> ConvData {
+        let mut rng = Rng::new(seed);
+        let input = rng.vec(self.n * self.h * self.w * self.cin);
+        let weight = rng.vec(self.k * self.k * self.cin * self.cout);
+        let bias = rng.vec(self.cout);
+        let (oh, ow) = self.out_hw();
+        let residual = self.residual.then(|| rng.vec(self.n * oh * ow * self.cout));
+        ConvData {
+            input,
+            weight,
+            bias,
+            residual,
+        }
+    }
+
     /// `n{n} {h}x{w} cin{cin} cout{cout} k{k} s{stride} p{pad} relu{relu} res{residual}`.
     pub fn describe(&self) -> String {
         format!(

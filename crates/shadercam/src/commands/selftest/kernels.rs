@@ -159,12 +159,13 @@ pub(super) fn run_conv_case(
         ..
     } = case;
     // The same data as tests/kernels.rs for the same case (seed 100 + index).
-    let mut rng = Rng::new(seed);
-    let x = rng.vec(n * h * w * cin);
-    let wt = rng.vec(k * k * cin * cout);
-    let b = rng.vec(cout);
+    let reference::ConvData {
+        input: x,
+        weight: wt,
+        bias: b,
+        residual: res,
+    } = case.random_data(seed);
     let (oh, ow) = case.out_hw();
-    let res = residual.then(|| rng.vec(n * oh * ow * cout));
     let PrecisionFacts {
         weights,
         activations: act,
