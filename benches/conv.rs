@@ -14,7 +14,8 @@
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use shadercam_kernels::{
-    CONV_RELU, CONV_RESIDUAL, ConvShape, ConvVariant, Dispatch, GpuContext, Kernels, encode,
+    CONV_RELU, CONV_RESIDUAL, ConvBuffers, ConvShape, ConvVariant, Dispatch, GpuContext, Kernels,
+    encode,
 };
 use shadercam_suite::{Rng, gpu};
 use std::time::{Duration, Instant};
@@ -128,8 +129,18 @@ fn bench_conv(c: &mut Criterion) {
             let d = kernels
                 .conv2d
                 .dispatch_variant(
-                    &ctx, variant, layer.name, &s, flags, &input, &weight, &bias, &residual,
-                    &output,
+                    &ctx,
+                    variant,
+                    layer.name,
+                    &s,
+                    flags,
+                    ConvBuffers {
+                        input: &input,
+                        weight: &weight,
+                        bias: &bias,
+                        residual: &residual,
+                        output: &output,
+                    },
                 )
                 .unwrap();
             let id = BenchmarkId::new(format!("{}/{variant:?}", layer.name), &shape);

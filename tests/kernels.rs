@@ -9,8 +9,8 @@ use shadercam_kernels::reference::{
     MAXPOOL_CASES,
 };
 use shadercam_kernels::{
-    CONV_RELU, CONV_RESIDUAL, ConvShape, ConvVariant, GpuContext, Kernels, encode, pad_channels,
-    unpad_channels,
+    CONV_RELU, CONV_RESIDUAL, ConvBuffers, ConvShape, ConvVariant, GpuContext, Kernels, encode,
+    pad_channels, unpad_channels,
 };
 use shadercam_suite::{Rng, assert_close, gpu};
 
@@ -82,11 +82,13 @@ fn check_conv(ctx: &GpuContext, k: &Kernels, variant: ConvVariant, c: &ConvCase,
             "conv test",
             &shape,
             flags,
-            &xb,
-            &wb,
-            &bb,
-            &rb,
-            &ob,
+            ConvBuffers {
+                input: &xb,
+                weight: &wb,
+                bias: &bb,
+                residual: &rb,
+                output: &ob,
+            },
         )
         .unwrap();
     let got = ctx

@@ -11,8 +11,8 @@
 use shadercam_cam::{ExplainOptions, Explainer};
 use shadercam_kernels::reference::{self, CONV_CASES, ConvCase, KERNEL_ABS, KERNEL_REL};
 use shadercam_kernels::{
-    CONV_RELU, CONV_RESIDUAL, ConvIo, ConvShape, ConvVariant, Elem, GpuContext, GpuResNet, Kernels,
-    Precision, encode, pad_channels, unpad_channels,
+    CONV_RELU, CONV_RESIDUAL, ConvBuffers, ConvIo, ConvShape, ConvVariant, Elem, GpuContext,
+    GpuResNet, Kernels, Precision, encode, pad_channels, unpad_channels,
 };
 use shadercam_loader::ResNet;
 use shadercam_suite::{
@@ -139,11 +139,13 @@ fn check_f16_conv(
             "f16 conv test",
             &shape,
             flags,
-            &xb,
-            &wb,
-            &bb,
-            &rb,
-            &ob,
+            ConvBuffers {
+                input: &xb,
+                weight: &wb,
+                bias: &bb,
+                residual: &rb,
+                output: &ob,
+            },
         )
         .unwrap();
     let bytes = (out_elems * io.output.bytes()) as u64;

@@ -265,13 +265,25 @@ impl ConvKernel {
     }
 }
 
+/// The buffers of one convolution, in the shader's binding order (1..=5; binding 0 is the
+/// uniform [`ConvParams`]): NHWC4 input, HWIO weights, bias, the residual (any buffer when the
+/// `CONV_RESIDUAL` flag is off) and the NHWC4 output.
+#[derive(Clone, Copy)]
+pub struct ConvBuffers<'a> {
+    pub input: &'a wgpu::Buffer,
+    pub weight: &'a wgpu::Buffer,
+    pub bias: &'a wgpu::Buffer,
+    pub residual: &'a wgpu::Buffer,
+    pub output: &'a wgpu::Buffer,
+}
+
 /// Fused convolution + folded BN + residual + ReLU, NHWC4 activations and HWIO weights
 /// `[kh*kw*cin4, cout4]`. Creates the pipeline of each [`ConvKernel`] form on first use and
 /// keeps it; picks a variant per adapter ([`ConvVariant::preferred`]).
 pub struct Conv2d {
     /// The resolved precision (never `Auto`).
     pub precision: Precision,
-    /// The variant [`Conv2d::dispatch`] uses. Tests may set another.
+    /// The variant the network uses on this adapter. Tests may set another.
     pub preferred: ConvVariant,
     /// The adapter's subgroup size (its minimum), for the cooperative form's constants.
     subgroup_size: u32,
@@ -378,38 +390,8 @@ impl Conv2d {
         }
     }
 
-    /// Dispatch with this adapter's [`Conv2d::preferred`] variant.
-    /// Buffers: input, weight, bias, residual (any buffer when unused), output.
-    #[allow(clippy::too_many_arguments)]
-    pub fn dispatch(
-        &self,
-        ctx: &GpuContext,
-        label: &str,
-        s: &ConvShape,
-        flags: u32,
-        input: &wgpu::Buffer,
-        weight: &wgpu::Buffer,
-        bias: &wgpu::Buffer,
-        residual: &wgpu::Buffer,
-        output: &wgpu::Buffer,
-    ) -> Result<Dispatch, GpuError> {
-        self.dispatch_variant(
-            ctx,
-            self.preferred,
-            label,
-            s,
-            flags,
-            input,
-            weight,
-            bias,
-            residual,
-            output,
-        )
-    }
-
     /// Dispatch with an explicit variant (tests and benches run every variant on any adapter),
     /// on buffers holding the precision's activations ([`Conv2d::io`]).
-    #[allow(clippy::too_many_arguments)]
     pub fn dispatch_variant(
         &self,
         ctx: &GpuContext,
@@ -417,25 +399,9 @@ impl Conv2d {
         label: &str,
         s: &ConvShape,
         flags: u32,
-        input: &wgpu::Buffer,
-        weight: &wgpu::Buffer,
-        bias: &wgpu::Buffer,
-        residual: &wgpu::Buffer,
-        output: &wgpu::Buffer,
+        buffers: ConvBuffers<'_>,
     ) -> Result<Dispatch, GpuError> {
-        self.dispatch_io(
-            ctx,
-            variant,
-            self.io(),
-            label,
-            s,
-            flags,
-            input,
-            weight,
-            bias,
-            residual,
-            output,
-        )
+        self.dispatch_io(ctx, variant, self.io(), label, s, flags, buffers)
     }
 
     /// Dispatch with an explicit variant and buffer types: `io` says how `input` and `output`
@@ -449,11 +415,7 @@ impl Conv2d {
         label: &str,
         s: &ConvShape,
         flags: u32,
-        input: &wgpu::Buffer,
-        weight: &wgpu::Buffer,
-        bias: &wgpu::Buffer,
-        residual: &wgpu::Buffer,
-        output: &wgpu::Buffer,
+        b: ConvBuffers<'_>,
     ) -> Result<Dispatch, GpuError> {
         assert!(
             s.cin.is_multiple_of(4) && s.cout.is_multiple_of(4),
@@ -474,11 +436,11 @@ impl Conv2d {
         };
         Dispatch::builder(label, &pipeline)
             .uniform(&p)
-            .bind(input)
-            .bind(weight)
-            .bind(bias)
-            .bind(residual)
-            .bind(output)
+            .bind(b.input)
+            .bind(b.weight)
+            .bind(b.bias)
+            .bind(b.residual)
+            .bind(b.output)
             .workgroups(workgroups)
             .build(ctx)
     }

@@ -27,8 +27,8 @@ pub mod shaders;
 // (`use shadercam_kernels::{Dispatch, GpuContext, Plan};`).
 pub use context::{GpuContext, Readback};
 pub use conv::{
-    CONV_RELU, CONV_RESIDUAL, Conv2d, ConvIo, ConvKernel, ConvParams, ConvShape, ConvVariant,
-    DIRECT_CHANNELS, DIRECT_PIXELS, TILED_CHANNELS, TILED_PIXELS,
+    CONV_RELU, CONV_RESIDUAL, Conv2d, ConvBuffers, ConvIo, ConvKernel, ConvParams, ConvShape,
+    ConvVariant, DIRECT_CHANNELS, DIRECT_PIXELS, TILED_CHANNELS, TILED_PIXELS,
 };
 pub use dispatch::{
     Dispatch, DispatchBuilder, OVERRIDES_1D, WORKGROUP_1D, compute_pipeline, encode,

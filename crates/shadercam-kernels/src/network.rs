@@ -12,7 +12,7 @@
 
 use crate::GpuError;
 use crate::context::GpuContext;
-use crate::conv::{CONV_RELU, CONV_RESIDUAL, Conv2d, ConvIo};
+use crate::conv::{CONV_RELU, CONV_RESIDUAL, Conv2d, ConvBuffers, ConvIo};
 use crate::dispatch::{Dispatch, encode};
 use crate::linear::Linear;
 use crate::plan::{BufRef, Plan, Step};
@@ -228,11 +228,13 @@ impl GpuResNet {
                 &c.name,
                 &shape,
                 flags | if res.is_some() { CONV_RESIDUAL } else { 0 },
-                src,
-                &c.weight,
-                &c.bias,
-                res.unwrap_or(&none),
-                &acts[dst],
+                ConvBuffers {
+                    input: src,
+                    weight: &c.weight,
+                    bias: &c.bias,
+                    residual: res.unwrap_or(&none),
+                    output: &acts[dst],
+                },
             )?;
             let weight_bytes = if self.precision().f16_weights() { 2 } else { 4 };
             let bytes = batch * ih * iw * c.cin * io.input.bytes()

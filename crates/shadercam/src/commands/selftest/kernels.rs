@@ -9,8 +9,8 @@ use shadercam_kernels::reference::{
     GRADCAM_ABS, LINEAR_CASES, LOGIT_ABS, MAXPOOL_CASES, Rng, Tolerance,
 };
 use shadercam_kernels::{
-    CONV_RELU, CONV_RESIDUAL, Conv2d, ConvShape, ConvVariant, GlobalAvgPool, GpuContext, Linear,
-    MaxPool, Precision, encode, pad_channels, unpad_channels,
+    CONV_RELU, CONV_RESIDUAL, Conv2d, ConvBuffers, ConvShape, ConvVariant, GlobalAvgPool,
+    GpuContext, Linear, MaxPool, Precision, encode, pad_channels, unpad_channels,
 };
 use std::time::Instant;
 
@@ -219,11 +219,13 @@ pub(super) fn run_conv_case(
         "selftest conv",
         &shape,
         flags,
-        &xb,
-        &wb,
-        &bb,
-        &rb,
-        &ob,
+        ConvBuffers {
+            input: &xb,
+            weight: &wb,
+            bias: &bb,
+            residual: &rb,
+            output: &ob,
+        },
     )?;
     let got = act.decode(ctx.submit_and_read(encode(ctx, &[&d]), &[(&ob, out_bytes)])?[0].bytes());
     Ok((unpad_channels(&got, cout), want))
