@@ -3,11 +3,11 @@
 //! ../shared/reference/make_fixtures.py --debug) and end to end on every ci fixture, one image at
 //! a time and batched.
 
-use shadercam_kernels::{ConvVariant, GpuResNet, Precision, unpad_channels};
+use shadercam_kernels::{ConvVariant, GpuResNet, Precision};
 use shadercam_loader::ResNet;
 use shadercam_suite::{
-    argmax, chw_to_hwc, default_weights, fixture, fixture_input, fixture_names, gpu, read_tensor,
-    rel_l2,
+    argmax, debug_stage_errors, default_weights, fixture, fixture_input, fixture_names, gpu,
+    read_tensor,
 };
 
 /// Relative L2 error allowed per stage (the bound; f32 vs PyTorch float64).
@@ -20,37 +20,29 @@ fn every_stage_matches_pytorch_float64() {
     let ctx = gpu();
     let net = ResNet::load(&default_weights()).unwrap();
     let mut gnet = GpuResNet::new(&ctx, &net).unwrap();
-    let dbg = fixture("debug-layers.safetensors");
-    let bytes = std::fs::read(&dbg).unwrap();
-    let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
-    let image = meta.metadata().as_ref().unwrap()["image"].clone();
-    let x = fixture_input(&image);
+    let stages = [
+        ("stem", "stem"),
+        ("maxpool", "maxpool"),
+        ("layer1.0", "layer1.0"),
+        ("layer1.2", "layer1"),
+        ("layer2.3", "layer2"),
+        ("layer3.5", "layer3"),
+        ("layer4.2", "layer4"),
+        ("avgpool", "avgpool"),
+        ("fc", "fc"),
+    ];
     let mut report = Vec::new();
-    for stage in [
-        "stem", "maxpool", "layer1.0", "layer1.2", "layer2.3", "layer3.5", "layer4.2", "avgpool",
-        "fc",
-    ] {
-        let ref_name = match stage {
-            "layer1.2" => "layer1",
-            "layer2.3" => "layer2",
-            "layer3.5" => "layer3",
-            "layer4.2" => "layer4",
-            s => s,
-        };
-        let (shape, want_chw) = read_tensor(&dbg, ref_name);
-        let (got, [_, h, w, c4]) = gnet.forward_until(&ctx, &x, 1, (224, 224), stage).unwrap();
-        let c = shape[0];
-        let got = unpad_channels(&got, c);
+    for (&(stage, _), e) in stages
+        .iter()
+        .zip(debug_stage_errors(&ctx, &mut gnet, &stages))
+    {
+        let (ref_name, err) = (e.reference, e.rel_l2);
         assert!(
-            c4 == c.next_multiple_of(4),
-            "{stage}: channel count {c4} vs reference {c}"
+            e.gpu_channels == e.channels.next_multiple_of(4),
+            "{stage}: channel count {} vs reference {}",
+            e.gpu_channels,
+            e.channels
         );
-        let want = if shape.len() == 3 {
-            chw_to_hwc(&want_chw, c, h, w)
-        } else {
-            want_chw
-        };
-        let err = rel_l2(&got, &want);
         report.push(format!("{ref_name}: {err:.2e}"));
         assert!(
             err <= STAGE_REL_L2,

@@ -16,8 +16,8 @@ use shadercam_kernels::{
 };
 use shadercam_loader::ResNet;
 use shadercam_suite::{
-    argmax, assert_close, chw_to_hwc, default_weights, fixture, fixture_input, fixture_inputs,
-    fixture_names, gpu, max_abs_diff, read_tensor, rel_l2,
+    argmax, assert_close, debug_stage_errors, default_weights, fixture, fixture_inputs,
+    fixture_names, gpu, max_abs_diff, read_tensor,
 };
 
 // The bounds (`shadercam selftest` states the same ones):
@@ -304,13 +304,7 @@ fn f16_stages_stay_close_to_pytorch_float64() {
     let ctx = gpu();
     let net = ResNet::load(&default_weights()).unwrap();
     let mut gnet = GpuResNet::with_precision(&ctx, &net, Precision::F16).unwrap();
-    let dbg = fixture("debug-layers.safetensors");
-    let bytes = std::fs::read(&dbg).unwrap();
-    let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
-    let image = meta.metadata().as_ref().unwrap()["image"].clone();
-    let x = fixture_input(&image);
-    let mut report = Vec::new();
-    for (stage, ref_name) in [
+    let stages = [
         ("stem", "stem"),
         ("maxpool", "maxpool"),
         ("layer1.2", "layer1"),
@@ -318,17 +312,10 @@ fn f16_stages_stay_close_to_pytorch_float64() {
         ("layer3.5", "layer3"),
         ("layer4.2", "layer4"),
         ("fc", "fc"),
-    ] {
-        let (shape, want_chw) = read_tensor(&dbg, ref_name);
-        let (got, [_, h, w, _]) = gnet.forward_until(&ctx, &x, 1, (224, 224), stage).unwrap();
-        let c = shape[0];
-        let got = unpad_channels(&got, c);
-        let want = if shape.len() == 3 {
-            chw_to_hwc(&want_chw, c, h, w)
-        } else {
-            want_chw
-        };
-        let err = rel_l2(&got, &want);
+    ];
+    let mut report = Vec::new();
+    for e in debug_stage_errors(&ctx, &mut gnet, &stages) {
+        let (ref_name, err) = (e.reference, e.rel_l2);
         report.push(format!("{ref_name}: {err:.2e}"));
         assert!(
             err <= F16_STAGE_REL_L2,

@@ -164,3 +164,49 @@ pub fn fixture_names() -> Vec<String> {
     names.sort();
     names
 }
+
+/// One network stage against PyTorch's float64 output for the debug image.
+pub struct StageError {
+    /// The name in tests/fixtures/debug-layers.safetensors (`layer1`, ...).
+    pub reference: &'static str,
+    /// Channels of the reference and of the GPU output as stored (padded to 4).
+    pub channels: usize,
+    pub gpu_channels: usize,
+    /// Relative L2 error of the GPU output against the reference.
+    pub rel_l2: f64,
+}
+
+/// Runs `net` on the debug image of tests/fixtures/debug-layers.safetensors up to each of
+/// `stages` (`(stage name for forward_until, reference name)`) and measures each output
+/// against PyTorch's float64 one (CHW references compared in HWC).
+pub fn debug_stage_errors(
+    ctx: &GpuContext,
+    net: &mut shadercam_kernels::GpuResNet,
+    stages: &[(&str, &'static str)],
+) -> Vec<StageError> {
+    let dbg = fixture("debug-layers.safetensors");
+    let bytes = std::fs::read(&dbg).unwrap();
+    let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
+    let image = meta.metadata().as_ref().unwrap()["image"].clone();
+    let x = fixture_input(&image);
+    stages
+        .iter()
+        .map(|&(stage, reference)| {
+            let (shape, want_chw) = read_tensor(&dbg, reference);
+            let (got, [_, h, w, c4]) = net.forward_until(ctx, &x, 1, (224, 224), stage).unwrap();
+            let c = shape[0];
+            let got = shadercam_kernels::unpad_channels(&got, c);
+            let want = if shape.len() == 3 {
+                chw_to_hwc(&want_chw, c, h, w)
+            } else {
+                want_chw
+            };
+            StageError {
+                reference,
+                channels: c,
+                gpu_channels: c4,
+                rel_l2: rel_l2(&got, &want),
+            }
+        })
+        .collect()
+}
