@@ -68,6 +68,7 @@ fn every_closed_form_method_matches_its_cpu_formula() {
             method,
             targets: Targets::TopK(2),
             keep_features: true,
+            ..Default::default()
         };
         let out = ex.explain(&x, 224, &[], &opts).unwrap();
         for e in &out {
@@ -128,6 +129,7 @@ fn eigencam_matches_a_cpu_principal_component() {
         method: Method::EigenCam,
         targets: Targets::TopK(1),
         keep_features: true,
+        ..Default::default()
     };
     let out = ex
         .explain(&fixture_inputs(&names[..2]), 224, &[], &opts)
@@ -160,6 +162,7 @@ fn scorecam_matches_masked_forwards_built_on_the_cpu() {
         method: Method::ScoreCam,
         targets: Targets::TopK(1),
         keep_features: true,
+        ..Default::default()
     };
     let e = ex.explain(&x, crop, &[], &opts).unwrap().remove(0);
     let (fh, fw) = e.map_size;

@@ -9,12 +9,20 @@ use shadercam_loader::ResNet;
 use std::sync::Arc;
 
 /// What to compute for each image.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct ExplainOptions {
     pub method: Method,
     pub targets: Targets,
     /// Also read the layer4 maps back (for the `--maps` grid).
     pub keep_features: bool,
+    /// pytorch-grad-cam's `eigen_smooth`: the map is the first principal component of the
+    /// weighted maps `α_k·A_k` instead of their sum (docs/cam-math.md).
+    pub eigen_smooth: bool,
+    /// pytorch-grad-cam's `aug_smooth`: the mean of the maps of six augmented inputs
+    /// (horizontal flip × brightness 0.9, 1, 1.1), each flipped back.
+    pub aug_smooth: bool,
+    /// The seed of RandomCAM's weights (numpy's `np.random.seed`).
+    pub seed: u64,
 }
 
 impl Default for ExplainOptions {
@@ -23,6 +31,9 @@ impl Default for ExplainOptions {
             method: Method::GradCam,
             targets: Targets::TopK(1),
             keep_features: false,
+            eigen_smooth: false,
+            aug_smooth: false,
+            seed: 0,
         }
     }
 }
@@ -204,20 +215,14 @@ impl Explainer {
     /// Builds (or reuses) the plans for one batch shape.
     fn plans(&mut self, n: usize, crop: usize, opts: &ExplainOptions) -> Result<(), CamError> {
         let fwd = self.net.plan(&self.ctx, n, crop, crop)?;
-        let reuse = self.cached.as_ref().is_some_and(|c| {
-            Arc::ptr_eq(c.forward(), &fwd) && c.method == opts.method && c.spec == opts.targets
-        });
+        let reuse = self
+            .cached
+            .as_ref()
+            .is_some_and(|c| Arc::ptr_eq(c.forward(), &fwd) && c.options == *opts);
         if !reuse {
             self.cached = None; // free the old buffers first
             let norm = self.normalisation();
-            self.cached = Some(self.cam.plan(
-                &self.ctx,
-                &mut self.net,
-                fwd,
-                &opts.targets,
-                opts.method,
-                norm,
-            )?);
+            self.cached = Some(self.cam.plan(&self.ctx, &mut self.net, fwd, opts, norm)?);
         }
         Ok(())
     }

@@ -20,7 +20,7 @@ pub use overlay::OriginalOverlay;
 
 use crate::shaders::WORKGROUP_1D;
 use crate::uniforms::TargetParams;
-use crate::{CamError, Method, Targets};
+use crate::{CamError, ExplainOptions, Method, Targets};
 use shadercam_kernels::{
     Dispatch, GpuContext, GpuError, GpuResNet, Plan, compute_pipeline, entry_pipeline,
     shader_module,
@@ -67,6 +67,8 @@ pub struct CamPlan {
     /// The target request this plan was built for (fixed targets are baked into a buffer).
     pub spec: Targets,
     pub method: Method,
+    /// The options this plan was built for (a plan is reused only for equal options).
+    pub options: ExplainOptions,
     pub fh: usize,
     pub fw: usize,
     pub crop: usize,
@@ -281,10 +283,10 @@ impl CamStage {
         ctx: &GpuContext,
         net: &mut GpuResNet,
         forward: Arc<Plan>,
-        targets: &Targets,
-        method: Method,
+        opts: &ExplainOptions,
         norm: Normalisation,
     ) -> Result<CamPlan, CamError> {
+        let (targets, method) = (&opts.targets, opts.method);
         let (s, fixed) = Shape::check(&forward, targets, method)?;
         let b = Buffers::new(ctx, &s, &fixed)?;
         let fixed_targets = matches!(targets, Targets::Fixed(_));
@@ -304,6 +306,7 @@ impl CamStage {
             targets: s.t,
             spec: targets.clone(),
             method,
+            options: opts.clone(),
             fh: s.fh,
             fw: s.fw,
             crop: s.crop,
