@@ -59,10 +59,18 @@ fn every_closed_form_method_matches_its_cpu_formula() {
     let x = fixture_inputs(&names[..2]);
     let fc = ex.model.fc_weight.clone();
     let k = ex.model.num_features;
-    // Every method but the two without a closed form (EigenCAM and Score-CAM, tested below).
-    let closed_form = Method::ALL
-        .into_iter()
-        .filter(|m| !matches!(m, Method::EigenCam | Method::ScoreCam));
+    // The six closed-form gradient methods (the newer ones have their own tests below).
+    let closed_form = Method::ALL.into_iter().filter(|m| {
+        matches!(
+            m,
+            Method::Cam
+                | Method::GradCam
+                | Method::HiResCam
+                | Method::XGradCam
+                | Method::GradCamPlusPlus
+                | Method::LayerCam
+        )
+    });
     for method in closed_form {
         let opts = ExplainOptions {
             method,

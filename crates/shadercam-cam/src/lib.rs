@@ -57,10 +57,19 @@ pub enum Method {
     LayerCam,
     EigenCam,
     ScoreCam,
+    AblationCam,
+    EigenGradCam,
+    GradCamElementWise,
+    FinerCam,
+    KpcaCam,
+    ShapleyCam,
+    Fem,
+    SobelCam,
+    RandomCam,
 }
 
 impl Method {
-    pub const ALL: [Method; 8] = [
+    pub const ALL: [Method; 17] = [
         Method::Cam,
         Method::GradCam,
         Method::HiResCam,
@@ -69,6 +78,15 @@ impl Method {
         Method::LayerCam,
         Method::EigenCam,
         Method::ScoreCam,
+        Method::AblationCam,
+        Method::EigenGradCam,
+        Method::GradCamElementWise,
+        Method::FinerCam,
+        Method::KpcaCam,
+        Method::ShapleyCam,
+        Method::Fem,
+        Method::SobelCam,
+        Method::RandomCam,
     ];
 
     /// The CLI name (`--method`).
@@ -82,7 +100,33 @@ impl Method {
             Method::LayerCam => "layercam",
             Method::EigenCam => "eigencam",
             Method::ScoreCam => "scorecam",
+            Method::AblationCam => "ablationcam",
+            Method::EigenGradCam => "eigengradcam",
+            Method::GradCamElementWise => "gradcamelementwise",
+            Method::FinerCam => "finercam",
+            Method::KpcaCam => "kpcacam",
+            Method::ShapleyCam => "shapleycam",
+            Method::Fem => "fem",
+            Method::SobelCam => "sobelcam",
+            Method::RandomCam => "randomcam",
         }
+    }
+
+    /// Whether the CAM stage computes this method yet (the others are refused with
+    /// [`CamError::Options`]; `--method all` leaves them out).
+    pub fn implemented(self) -> bool {
+        !matches!(
+            self,
+            Method::AblationCam
+                | Method::EigenGradCam
+                | Method::GradCamElementWise
+                | Method::FinerCam
+                | Method::KpcaCam
+                | Method::ShapleyCam
+                | Method::Fem
+                | Method::SobelCam
+                | Method::RandomCam
+        )
     }
 
     pub fn parse(s: &str) -> Option<Self> {
@@ -101,7 +145,7 @@ impl Method {
             Method::XGradCam => 3,
             Method::GradCamPlusPlus => 4,
             Method::LayerCam => 5,
-            Method::EigenCam | Method::ScoreCam => u32::MAX,
+            _ => u32::MAX,
         }
     }
 

@@ -287,6 +287,17 @@ impl CamStage {
         norm: Normalisation,
     ) -> Result<CamPlan, CamError> {
         let (targets, method) = (&opts.targets, opts.method);
+        match method {
+            Method::EigenGradCam | Method::KpcaCam => {
+                return Err(CamError::Options(format!(
+                    "{method} is not implemented yet"
+                )));
+            }
+            m if !m.implemented() => {
+                return Err(CamError::Options(format!("{m} is not implemented yet")));
+            }
+            _ => {}
+        }
         let (s, fixed) = Shape::check(&forward, targets, method)?;
         let b = Buffers::new(ctx, &s, &fixed)?;
         let fixed_targets = matches!(targets, Targets::Fixed(_));
