@@ -3,6 +3,8 @@
 // Formula:  CAM[b, t](x, y) = Σ_k α[b, t, k] · A[b, y, x, k]
 // with A the layer4 maps (NHWC4) and α the per-channel weights of target t (cam_weights.wgsl;
 // for the plain CAM α_k = w^c_k, the fc row of class c: Zhou et al. 2016, eq. 2).
+// With `clamp` set (GradCAMElementWise): CAM[b, t](x, y) = Σ_k max(α[b, t, k] · A[b, y, x, k], 0),
+// the elementwise ReLU of gradient × activation before the channel sum.
 //
 // One invocation computes one pixel of one map: a dot product over the channels, four at a time.
 
@@ -12,7 +14,7 @@ struct SumParams {
     hw: u32,
     c4: u32,
     total: u32,    // batch·targets·hw
-    _pad0: u32,
+    clamp: u32,    // 1: sum max(α_k·A_k, 0) (gradcamelementwise)
     _pad1: u32,
     _pad2: u32,
 }
@@ -33,8 +35,15 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     let b = bt / P.targets;
     // @anchor: channel-dot
     var acc = vec4<f32>(0.0);
-    for (var k = 0u; k < P.c4; k++) {
-        acc += alphas[bt * P.c4 + k] * features[(b * P.hw + p) * P.c4 + k];
+    if (P.clamp == 1u) {
+        // @anchor: elementwise
+        for (var k = 0u; k < P.c4; k++) {
+            acc += max(alphas[bt * P.c4 + k] * features[(b * P.hw + p) * P.c4 + k], vec4<f32>(0.0));
+        }
+    } else {
+        for (var k = 0u; k < P.c4; k++) {
+            acc += alphas[bt * P.c4 + k] * features[(b * P.hw + p) * P.c4 + k];
+        }
     }
     maps[idx] = acc.x + acc.y + acc.z + acc.w;
 }

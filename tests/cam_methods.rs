@@ -228,3 +228,335 @@ fn scorecam_matches_masked_forwards_built_on_the_cpu() {
         e.raw[0]
     );
 }
+
+/// What the newer methods need besides one image's layer4 maps: that image's logits, the whole
+/// fc layer, the map size and the channel count.
+struct Net<'a> {
+    logits: &'a [f32],
+    fc: &'a [f32],
+    bias: &'a [f32],
+    hw: usize,
+    k: usize,
+}
+
+impl Net<'_> {
+    fn classes(&self) -> usize {
+        self.bias.len()
+    }
+
+    /// `(1/hw)·Σ_m v_m·w^m_k`: the pixel-constant gradient of a score whose gradient with
+    /// respect to the logits is `v`.
+    fn back(&self, v: &[f64]) -> Vec<f64> {
+        (0..self.k)
+            .map(|c| {
+                (0..self.classes())
+                    .map(|m| v[m] * self.fc[m * self.k + c] as f64)
+                    .sum::<f64>()
+                    / self.hw as f64
+            })
+            .collect()
+    }
+}
+
+/// softmax in f64.
+fn softmax64(y: &[f64]) -> Vec<f64> {
+    let top = y.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let e: Vec<f64> = y.iter().map(|v| (v - top).exp()).collect();
+    let z: f64 = e.iter().sum();
+    e.iter().map(|v| v / z).collect()
+}
+
+/// ∇f at `y` by central differences (step 1e-5·max(1, |y_m|)): the reference gradients of the
+/// FinerCAM and ShapleyCAM scores are taken numerically, independently of the closed forms
+/// the shaders use.
+fn numeric_grad(f: impl Fn(&[f64]) -> f64, y: &[f64]) -> Vec<f64> {
+    (0..y.len())
+        .map(|m| {
+            let h = 1e-5 * y[m].abs().max(1.0);
+            let (mut a, mut b) = (y.to_vec(), y.to_vec());
+            a[m] += h;
+            b[m] -= h;
+            (f(&a) - f(&b)) / (2.0 * h)
+        })
+        .collect()
+}
+
+/// FinerCAM's comparison classes: np.argsort(|y − y_c|) entries 1..=3 (a stable sort here:
+/// ties by class index), after the target itself.
+fn finer_comparisons(y: &[f64], c: usize) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..y.len()).filter(|&j| j != c).collect();
+    order.sort_by(|&a, &b| {
+        (y[a] - y[c])
+            .abs()
+            .total_cmp(&(y[b] - y[c]).abs())
+            .then(a.cmp(&b))
+    });
+    order.truncate(3.min(y.len() - 1));
+    order
+}
+
+/// The newer methods' raw maps on the CPU, in f64, written as pytorch-grad-cam computes them
+/// where that is a formula (FEM's k-sigma mask, AblationCAM's re-evaluated logits with one
+/// channel replaced, GradCAMElementWise's clamp) and through numerical derivatives of the
+/// target scores where the library uses autograd (FinerCAM, ShapleyCAM with ReST).
+fn cpu_new_map(method: Method, a: &[f32], net: &Net, c: usize) -> Vec<f64> {
+    let (hw, k) = (net.hw, net.k);
+    let act = |p: usize, ch: usize| a[p * k + ch] as f64;
+    let mean: Vec<f64> = (0..k)
+        .map(|ch| (0..hw).map(|p| act(p, ch)).sum::<f64>() / hw as f64)
+        .collect();
+    let w = |m: usize, ch: usize| net.fc[m * k + ch] as f64;
+    let y: Vec<f64> = net.logits.iter().map(|&v| v as f64).collect();
+    let weighted = |alpha: &[f64]| -> Vec<f64> {
+        (0..hw)
+            .map(|p| (0..k).map(|ch| alpha[ch] * act(p, ch)).sum())
+            .collect()
+    };
+    match method {
+        Method::GradCamElementWise => (0..hw)
+            .map(|p| {
+                (0..k)
+                    .map(|ch| (w(c, ch) / hw as f64 * act(p, ch)).max(0.0))
+                    .sum()
+            })
+            .collect(),
+        Method::Fem => {
+            let alpha: Vec<f64> = (0..k)
+                .map(|ch| {
+                    let var = (0..hw)
+                        .map(|p| (act(p, ch) - mean[ch]).powi(2))
+                        .sum::<f64>()
+                        / hw as f64;
+                    let th = mean[ch] + 2.0 * var.sqrt();
+                    (0..hw).filter(|&p| act(p, ch) > th).count() as f64 / hw as f64
+                })
+                .collect();
+            weighted(&alpha)
+        }
+        Method::AblationCam => {
+            // The logit re-evaluated from the pooled maps with channel k set to the ablation
+            // value everywhere (the maps here are post-ReLU: min(A) = 0, so the value is 0).
+            let min = a.iter().copied().fold(f32::INFINITY, f32::min);
+            assert_eq!(min, 0.0, "the fixtures' layer4 maps contain zeros");
+            let yc: f64 = (0..k).map(|ch| w(c, ch) * mean[ch]).sum::<f64>() + net.bias[c] as f64;
+            let alpha: Vec<f64> = (0..k)
+                .map(|ablated| {
+                    let yk: f64 = (0..k)
+                        .map(|ch| {
+                            if ch == ablated {
+                                0.0
+                            } else {
+                                w(c, ch) * mean[ch]
+                            }
+                        })
+                        .sum::<f64>()
+                        + net.bias[c] as f64;
+                    (yc - yk) / yc
+                })
+                .collect();
+            weighted(&alpha)
+        }
+        Method::FinerCam => {
+            let cmp = finer_comparisons(&y, c);
+            let score = |y: &[f64]| {
+                let p = softmax64(y);
+                let num: f64 = cmp.iter().map(|&j| p[j] * (y[c] - y[j])).sum();
+                let den: f64 = cmp.iter().map(|&j| p[j]).sum();
+                num / (den + 1e-9)
+            };
+            weighted(&net.back(&numeric_grad(score, &y)))
+        }
+        Method::ShapleyCam => {
+            // ReST: s = y_c − CE(y, c); weights = mean over pixels of ∇s − ½·H·A. The logits
+            // move along u = y − b when A is scaled, so H·A = (1/hw)·Wᵀ·(d/dt ∇_y s(y + t·u)).
+            let grad_y = |y: &[f64]| {
+                let mut g: Vec<f64> = softmax64(y).iter().map(|p| -p).collect();
+                g[c] += 2.0;
+                g
+            };
+            let u: Vec<f64> = y.iter().zip(net.bias).map(|(v, &b)| v - b as f64).collect();
+            let h = 1e-5;
+            let at = |t: f64| -> Vec<f64> {
+                grad_y(
+                    &y.iter()
+                        .zip(&u)
+                        .map(|(v, du)| v + t * du)
+                        .collect::<Vec<_>>(),
+                )
+            };
+            let (gp, gm) = (at(h), at(-h));
+            let dgrad: Vec<f64> = gp
+                .iter()
+                .zip(&gm)
+                .map(|(a, b)| (a - b) / (2.0 * h))
+                .collect();
+            let g = grad_y(&y);
+            let v: Vec<f64> = g.iter().zip(&dgrad).map(|(g, d)| g - 0.5 * d).collect();
+            weighted(&net.back(&v))
+        }
+        other => unreachable!("{other} is not one of the newer closed-form methods"),
+    }
+}
+
+/// GradCAMElementWise, FEM, AblationCAM, FinerCAM and ShapleyCAM (ReST) on two fixtures,
+/// top-2 targets, against the CPU versions above. Measured relative L2 on lavapipe: ≤ 3e-7
+/// (f32 sums of 2048 terms); the bound 1e-4 leaves room for other adapters' summation order
+/// and for the numerical derivatives (their truncation error is ~1e-10 relative).
+#[test]
+fn the_newer_closed_forms_match_their_cpu_versions() {
+    let mut ex = default_explainer(gpu());
+    let names = fixture_names();
+    let x = fixture_inputs(&names[..2]);
+    let (fc, bias) = (ex.model.fc_weight.clone(), ex.model.fc_bias.clone());
+    let k = ex.model.num_features;
+    for method in [
+        Method::GradCamElementWise,
+        Method::Fem,
+        Method::AblationCam,
+        Method::FinerCam,
+        Method::ShapleyCam,
+    ] {
+        let opts = ExplainOptions {
+            method,
+            targets: Targets::TopK(2),
+            keep_features: true,
+            ..Default::default()
+        };
+        let out = ex.explain(&x, 224, &[], &opts).unwrap();
+        for (name, e) in names.iter().zip(&out) {
+            let net = Net {
+                logits: &e.logits,
+                fc: &fc,
+                bias: &bias,
+                hw: 49,
+                k,
+            };
+            let feats = e.features.as_ref().unwrap();
+            for (t, &c) in e.targets.iter().enumerate() {
+                let want: Vec<f32> = cpu_new_map(method, feats, &net, c)
+                    .iter()
+                    .map(|&v| v as f32)
+                    .collect();
+                let err = rel_l2(&e.raw[t], &want);
+                eprintln!("{method} {name} target {c}: relative L2 {err:.2e}");
+                assert!(
+                    err < 1e-4,
+                    "{method} {name} target {c}: GPU map vs CPU relative L2 {err:.2e}"
+                );
+            }
+        }
+    }
+}
+
+/// RandomCAM: the weights are numpy's `np.random.seed(S); np.random.uniform(-1, 1, (N, C))`
+/// row j for image j of one call (the stream itself is checked against numpy's printed values
+/// in the crate's unit tests), the same row for every target; a different seed changes them.
+#[test]
+fn randomcam_sums_numpys_draws_image_by_image() {
+    let mut ex = default_explainer(gpu());
+    let names = fixture_names();
+    let x = fixture_inputs(&names[..2]);
+    let k = ex.model.num_features;
+    for seed in [0u64, 7] {
+        let opts = ExplainOptions {
+            method: Method::RandomCam,
+            targets: Targets::TopK(2),
+            keep_features: true,
+            seed,
+            ..Default::default()
+        };
+        let out = ex.explain(&x, 224, &[], &opts).unwrap();
+        let draws = shadercam_cam::numpy_uniform(seed as u32, 0, 2 * k);
+        for (j, e) in out.iter().enumerate() {
+            let feats = e.features.as_ref().unwrap();
+            let alpha = &draws[j * k..(j + 1) * k];
+            let want: Vec<f32> = (0..49)
+                .map(|p| {
+                    (0..k)
+                        .map(|c| alpha[c] * feats[p * k + c] as f64)
+                        .sum::<f64>() as f32
+                })
+                .collect();
+            for t in 0..2 {
+                let err = rel_l2(&e.raw[t], &want);
+                assert!(
+                    err < 1e-4,
+                    "seed {seed} image {j} target {t}: relative L2 {err:.2e}"
+                );
+            }
+        }
+    }
+}
+
+/// SobelCAM on the CPU, as pytorch_grad_cam.sobel_cam runs OpenCV on the uint8 crop:
+/// RGB2GRAY with OpenCV's 15-bit fixed-point coefficients, 3x3 Sobel with BORDER_REFLECT_101,
+/// |·| saturated to 255, then 0.5·|dx| + 0.5·|dy| rounded half to even.
+fn cpu_sobel(x_hwc: &[f32], crop: usize, mean: [f32; 3], std: [f32; 3]) -> Vec<u8> {
+    let u8_at = |p: usize, ch: usize| {
+        ((x_hwc[p * 3 + ch] * std[ch] + mean[ch]) * 255.0)
+            .round_ties_even()
+            .clamp(0.0, 255.0) as i64
+    };
+    let gray: Vec<i64> = (0..crop * crop)
+        .map(|p| (u8_at(p, 0) * 9798 + u8_at(p, 1) * 19235 + u8_at(p, 2) * 3735 + 16384) >> 15)
+        .collect();
+    let n = crop as i64;
+    let refl = |i: i64| {
+        if i < 0 {
+            -i
+        } else if i >= n {
+            2 * n - 2 - i
+        } else {
+            i
+        }
+    };
+    let g = |y: i64, x: i64| gray[(refl(y) * n + refl(x)) as usize];
+    let mut out = Vec::with_capacity(crop * crop);
+    for y in 0..n {
+        for x in 0..n {
+            let dx = g(y - 1, x + 1) - g(y - 1, x - 1)
+                + 2 * (g(y, x + 1) - g(y, x - 1))
+                + g(y + 1, x + 1)
+                - g(y + 1, x - 1);
+            let dy = g(y + 1, x - 1) - g(y - 1, x - 1)
+                + 2 * (g(y + 1, x) - g(y - 1, x))
+                + g(y + 1, x + 1)
+                - g(y - 1, x + 1);
+            let v = 0.5 * dx.abs().min(255) as f64 + 0.5 * dy.abs().min(255) as f64;
+            out.push(v.round_ties_even() as u8);
+        }
+    }
+    out
+}
+
+/// SobelCAM's heatmap is the CPU Sobel map / 255 exactly (every pixel, two images, every
+/// target), and its overlay is drawn from it.
+#[test]
+fn sobelcam_is_opencvs_sobel_of_the_crop() {
+    let mut ex = default_explainer(gpu());
+    let names = fixture_names();
+    let x = fixture_inputs(&names[..2]);
+    let (mean, std) = (ex.model.preprocess.mean, ex.model.preprocess.std);
+    let opts = ExplainOptions {
+        method: Method::SobelCam,
+        targets: Targets::TopK(2),
+        ..Default::default()
+    };
+    let out = ex.explain(&x, 224, &[], &opts).unwrap();
+    let per = 224 * 224 * 3;
+    for (j, e) in out.iter().enumerate() {
+        let want = cpu_sobel(&x[j * per..(j + 1) * per], 224, mean, std);
+        for t in 0..2 {
+            let got: Vec<u8> = e.heatmaps[t]
+                .iter()
+                .map(|&v| (v * 255.0).round() as u8)
+                .collect();
+            let bad = got.iter().zip(&want).filter(|(a, b)| a != b).count();
+            assert_eq!(
+                bad, 0,
+                "image {j} target {t}: {bad} pixels differ from the CPU Sobel"
+            );
+            assert!(e.overlays[t].iter().any(|&px| px != e.overlays[t][0]));
+        }
+    }
+}

@@ -202,6 +202,7 @@ impl Explainer {
                 .collect();
             out.extend(self.explain_batch(
                 &inputs_hwc[start * per..(start + b) * per],
+                start,
                 b,
                 crop,
                 &orig,
@@ -240,12 +241,16 @@ impl Explainer {
         self.plans(n, crop, opts)?;
         let cp = self.cached.as_ref().expect("plan built above");
         cp.forward().upload(&self.ctx, inputs)?;
+        cp.upload_batch(&self.ctx, 0);
         Ok((&self.ctx, cp))
     }
 
+    /// `first`: the batch's first image in the caller's list (RandomCAM's draws depend on it).
+    #[allow(clippy::too_many_arguments)]
     fn explain_batch(
         &mut self,
         inputs: &[f32],
+        first: usize,
         n: usize,
         crop: usize,
         originals: &[Option<&OriginalView>],
@@ -257,6 +262,7 @@ impl Explainer {
         let cp = self.cached.as_ref().expect("plan built above");
         let fwd = cp.forward().clone();
         fwd.upload(ctx, inputs)?;
+        cp.upload_batch(ctx, first);
         let t = cp.targets;
         let (fh, fw) = (cp.fh, cp.fw);
 

@@ -41,7 +41,7 @@ pub use report::{
     BOX_THRESHOLD, ChannelContribution, ImageReport, Prediction, channel_contributions,
     predictions, predictions_json, ranking, softmax, top_channels,
 };
-pub use stage::{CamPlan, CamStage, Normalisation, OriginalOverlay, SCALE_EPS};
+pub use stage::{CamPlan, CamStage, Normalisation, OriginalOverlay, SCALE_EPS, numpy_uniform};
 
 use shadercam_kernels::GpuError;
 
@@ -115,18 +115,7 @@ impl Method {
     /// Whether the CAM stage computes this method yet (the others are refused with
     /// [`CamError::Options`]; `--method all` leaves them out).
     pub fn implemented(self) -> bool {
-        !matches!(
-            self,
-            Method::AblationCam
-                | Method::EigenGradCam
-                | Method::GradCamElementWise
-                | Method::FinerCam
-                | Method::KpcaCam
-                | Method::ShapleyCam
-                | Method::Fem
-                | Method::SobelCam
-                | Method::RandomCam
-        )
+        !matches!(self, Method::EigenGradCam | Method::KpcaCam)
     }
 
     pub fn parse(s: &str) -> Option<Self> {
@@ -136,7 +125,7 @@ impl Method {
         })
     }
 
-    /// The `method` code of shaders/cam_weights.wgsl (closed-form gradient methods only).
+    /// The `method` code of shaders/cam_weights.wgsl (the methods whose weights it computes).
     pub(crate) fn weight_code(self) -> u32 {
         match self {
             Method::Cam => 0,
@@ -145,6 +134,10 @@ impl Method {
             Method::XGradCam => 3,
             Method::GradCamPlusPlus => 4,
             Method::LayerCam => 5,
+            Method::GradCamElementWise => 6,
+            Method::AblationCam => 7,
+            Method::FinerCam | Method::ShapleyCam => 8,
+            Method::Fem => 9,
             _ => u32::MAX,
         }
     }

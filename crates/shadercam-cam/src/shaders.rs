@@ -9,6 +9,7 @@ pub const CAM_OVERLAY: &str = include_str!("../../../shaders/cam_overlay.wgsl");
 pub const EIGENCAM: &str = include_str!("../../../shaders/eigencam.wgsl");
 pub const SCORECAM_MASK: &str = include_str!("../../../shaders/scorecam_mask.wgsl");
 pub const SCORECAM_SOFTMAX: &str = include_str!("../../../shaders/scorecam_softmax.wgsl");
+pub const SOBEL: &str = include_str!("../../../shaders/sobel.wgsl");
 
 /// `(name, source)` of every kernel in this crate, for validation tests and tools.
 pub const ALL: &[(&str, &str)] = &[
@@ -21,6 +22,7 @@ pub const ALL: &[(&str, &str)] = &[
     ("eigencam", EIGENCAM),
     ("scorecam_mask", SCORECAM_MASK),
     ("scorecam_softmax", SCORECAM_SOFTMAX),
+    ("sobel", SOBEL),
 ];
 
 /// Invocations per workgroup of the entry points that cover a flat range of items, one
@@ -37,7 +39,9 @@ pub const WORKGROUP_REDUCE: usize = 256;
 /// assumes: `(shader name in ALL, entry point, invocations along x)`; y and z are 1.
 pub const ENTRY_POINTS: &[(&str, &str, usize)] = &[
     ("cam_targets", "main", WORKGROUP_1D),
+    ("cam_targets", "class_vector", WORKGROUP_1D),
     ("cam_weights", "main", WORKGROUP_1D),
+    ("cam_weights", "image_min", WORKGROUP_REDUCE),
     ("cam_weighted_sum", "main", WORKGROUP_1D),
     ("cam_normalize", "main", WORKGROUP_REDUCE),
     ("cam_upsample", "main", WORKGROUP_1D),
@@ -49,4 +53,5 @@ pub const ENTRY_POINTS: &[(&str, &str, usize)] = &[
     ("scorecam_mask", "mask", WORKGROUP_1D),
     ("scorecam_softmax", "gather", WORKGROUP_1D),
     ("scorecam_softmax", "softmax", WORKGROUP_REDUCE),
+    ("sobel", "main", WORKGROUP_1D),
 ];

@@ -48,6 +48,7 @@ pub const ALL: &[Mirror] = &[
     EigenParams::MIRROR,
     MaskParams::MIRROR,
     SoftmaxParams::MIRROR,
+    SobelParams::MIRROR,
 ];
 
 params!(
@@ -56,7 +57,11 @@ params!(
         batch: u32,
         classes: u32,
         k: u32,
-        fixed: u32
+        fixed: u32,
+        mode: u32,
+        comparisons: u32,
+        _pad0: u32,
+        _pad1: u32
     }
 );
 params!(
@@ -68,8 +73,8 @@ params!(
         c4: u32,
         method: u32,
         total: u32,
-        _pad0: u32,
-        _pad1: u32
+        classes: u32,
+        _pad0: u32
     }
 );
 params!(
@@ -80,7 +85,7 @@ params!(
         hw: u32,
         c4: u32,
         total: u32,
-        _pad0: u32,
+        clamp: u32,
         _pad1: u32,
         _pad2: u32
     }
@@ -167,5 +172,21 @@ params!(
         count: u32,
         pairs: u32,
         _pad: u32
+    }
+);
+params!(
+    /// `SobelParams` of shaders/sobel.wgsl: SobelCAM's gradient magnitude of the uint8 crop
+    /// rebuilt from the normalised input (`x·stdev + mean`).
+    SobelParams {
+        batch: u32,
+        h: u32,
+        w: u32,
+        targets: u32,
+        total: u32,
+        _pad0: u32,
+        _pad1: u32,
+        _pad2: u32,
+        mean: [f32; 4],
+        stdev: [f32; 4],
     }
 );

@@ -125,6 +125,11 @@ impl GpuResNet {
         &self.fc_weight
     }
 
+    /// `fc.bias` on the GPU, `[classes]` (ShapleyCAM's Hessian term needs `y − b`).
+    pub fn fc_bias(&self) -> &wgpu::Buffer {
+        &self.fc_bias
+    }
+
     /// The largest activation buffer of one image, in bytes, for an `h`x`w` input: the
     /// largest activation in the precision's storage, or the f32 maps of the last stage.
     pub fn bytes_per_image(&self, h: usize, w: usize) -> u64 {

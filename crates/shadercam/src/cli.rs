@@ -104,6 +104,10 @@ pub struct ExplainArgs {
     /// channel (minutes on a CPU adapter): add it with `all,scorecam`.
     #[arg(long, default_value = "gradcam", value_parser = MethodListParser)]
     pub method: MethodList,
+    /// RandomCAM's seed: the weights are numpy's `np.random.seed(SEED)` then
+    /// `np.random.uniform(-1, 1, (N, C))`, row j for image j of each GPU batch.
+    #[arg(long, value_name = "SEED", default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=u32::MAX as u64))]
+    pub seed: u64,
     /// Explain this class index instead of the top prediction (repeat for several).
     #[arg(long, value_name = "CLASS", conflicts_with = "top_k")]
     pub target: Vec<usize>,

@@ -8,14 +8,17 @@
 //!
 //! This module validates the request, allocates the buffers every method shares and chains
 //! the parts; each method family plans its own dispatches: [`weights`] (the closed-form
-//! gradient methods and the weighted sum), [`eigen`] (EigenCAM), [`score`] (Score-CAM), and
-//! [`overlay`] (scaling, upsampling and drawing, on the crop and on the original picture).
+//! gradient methods and the weighted sum), [`eigen`] (EigenCAM), [`score`] (Score-CAM),
+//! [`baselines`] (SobelCAM, RandomCAM) and [`overlay`] (scaling, upsampling and drawing, on the
+//! crop and on the original picture).
 
+mod baselines;
 mod eigen;
 mod overlay;
 mod score;
 mod weights;
 
+pub use baselines::numpy_uniform;
 pub use overlay::OriginalOverlay;
 
 use crate::shaders::WORKGROUP_1D;
@@ -51,6 +54,9 @@ pub struct CamStage {
     sc_mask: wgpu::ComputePipeline,
     sc_gather: wgpu::ComputePipeline,
     sc_softmax: wgpu::ComputePipeline,
+    class_vector: wgpu::ComputePipeline,
+    image_min: wgpu::ComputePipeline,
+    sobel: wgpu::ComputePipeline,
 }
 
 /// How the crop and the original picture are un-normalised for the overlay.
@@ -89,6 +95,8 @@ pub struct CamPlan {
     dispatches: Vec<Dispatch>,
     /// Score-CAM: the forward plan of the masked-input chunks and the per-chunk dispatches.
     scorecam: Option<(Arc<Plan>, Vec<Dispatch>)>,
+    /// RandomCAM: the channel-weight buffer its draws are written to before each batch.
+    random: Option<baselines::RandomWeights>,
     forward: Arc<Plan>,
 }
 
@@ -113,6 +121,16 @@ impl CamPlan {
     /// The forward plan whose buffers this plan reads.
     pub fn forward(&self) -> &Arc<Plan> {
         &self.forward
+    }
+
+    /// Writes what depends on the batch's place in the caller's list of images before it runs:
+    /// RandomCAM's weights, numpy's draws `[first·C, (first + batch)·C)` (image `j` of one
+    /// `explain` call takes the `j`-th row, as the library given all images as one batch).
+    /// Nothing for the other methods.
+    pub fn upload_batch(&self, ctx: &GpuContext, first: usize) {
+        if let Some(r) = &self.random {
+            r.upload(ctx, first);
+        }
     }
 
     /// Clears what must start at zero; call on the encoder before the compute pass.
@@ -148,6 +166,7 @@ impl Shape {
         forward: &Plan,
         targets: &Targets,
         method: Method,
+        seed: u64,
     ) -> Result<(Self, Vec<u32>), CamError> {
         let (n, t) = (forward.batch, targets.count());
         let (fh, fw, c) = (forward.feat_h, forward.feat_w, forward.feat_c);
@@ -161,6 +180,12 @@ impl Shape {
             return Err(CamError::Options(
                 "the CAM stage expects a square crop".into(),
             ));
+        }
+        if method == Method::RandomCam && seed > u32::MAX as u64 {
+            return Err(CamError::Options(format!(
+                "randomcam's seed must be at most {} (numpy's np.random.seed), got {seed}",
+                u32::MAX
+            )));
         }
         if method == Method::EigenCam && hw > eigen::MAX_PIXELS {
             return Err(CamError::Options(format!(
@@ -216,6 +241,12 @@ struct Buffers {
     targets: wgpu::Buffer,
     /// `[n, t, c]` channel weights α.
     alphas: wgpu::Buffer,
+    /// `[n, t, classes]` ∂score/∂logits of FinerCAM and ShapleyCAM (cam_targets.wgsl).
+    class_vec: wgpu::Buffer,
+    /// `[n, t, 4]` FinerCAM's main class and its comparison classes.
+    chosen: wgpu::Buffer,
+    /// `[n]` min(A) over each image's layer4 maps (AblationCAM).
+    image_mins: wgpu::Buffer,
     /// `[n, t, fh·fw]` the map before ReLU and scaling.
     raw: wgpu::Buffer,
     /// `[n, t, fh·fw]` after ReLU + min-max.
@@ -239,6 +270,9 @@ impl Buffers {
             fixed: ctx.storage_from("cam fixed targets", fixed)?,
             targets: ctx.storage("cam targets", (maps * 4) as u64)?,
             alphas: ctx.storage("cam alphas", (maps * s.c * 4) as u64)?,
+            class_vec: ctx.storage("cam class vectors", (maps * s.classes * 4) as u64)?,
+            chosen: ctx.storage("cam finercam classes", (maps * 4 * 4) as u64)?,
+            image_mins: ctx.storage("cam image minima", (s.n * 4) as u64)?,
             raw: ctx.storage("cam raw maps", (maps * hw * 4) as u64)?,
             normed: ctx.storage("cam normalised maps", (maps * hw * 4) as u64)?,
             up: ctx.storage("cam upsampled", (maps * crop2 * 4) as u64)?,
@@ -260,9 +294,11 @@ impl CamStage {
         let eigen = shader_module(ctx, "eigencam", EIGENCAM)?;
         let mask = shader_module(ctx, "scorecam_mask", SCORECAM_MASK)?;
         let softmax = shader_module(ctx, "scorecam_softmax", SCORECAM_SOFTMAX)?;
+        let targets = shader_module(ctx, "cam_targets", CAM_TARGETS)?;
+        let weights = shader_module(ctx, "cam_weights", CAM_WEIGHTS)?;
         Ok(Self {
-            targets: one("cam_targets", CAM_TARGETS)?,
-            weights: one("cam_weights", CAM_WEIGHTS)?,
+            targets: entry_pipeline(ctx, &targets, "cam_targets", "main")?,
+            weights: entry_pipeline(ctx, &weights, "cam_weights", "main")?,
             weighted_sum: one("cam_weighted_sum", CAM_WEIGHTED_SUM)?,
             normalize: one("cam_normalize", CAM_NORMALIZE)?,
             upsample: one("cam_upsample", CAM_UPSAMPLE)?,
@@ -274,6 +310,9 @@ impl CamStage {
             sc_mask: entry_pipeline(ctx, &mask, "scorecam_mask", "mask")?,
             sc_gather: entry_pipeline(ctx, &softmax, "scorecam_softmax", "gather")?,
             sc_softmax: entry_pipeline(ctx, &softmax, "scorecam_softmax", "softmax")?,
+            class_vector: entry_pipeline(ctx, &targets, "cam_targets", "class_vector")?,
+            image_min: entry_pipeline(ctx, &weights, "cam_weights", "image_min")?,
+            sobel: one("sobel", SOBEL)?,
         })
     }
 
@@ -298,20 +337,39 @@ impl CamStage {
             }
             _ => {}
         }
-        let (s, fixed) = Shape::check(&forward, targets, method)?;
+        let (s, fixed) = Shape::check(&forward, targets, method, opts.seed)?;
         let b = Buffers::new(ctx, &s, &fixed)?;
         let fixed_targets = matches!(targets, Targets::Fixed(_));
         let mut ds = vec![self.plan_targets(ctx, &forward, &s, &b, fixed_targets)?];
         let mut scorecam = None;
+        let mut random = None;
         match method {
             Method::EigenCam => ds.extend(self.plan_eigen(ctx, &forward, &s, &b)?),
             Method::ScoreCam => scorecam = Some(self.plan_score(ctx, net, &forward, &s, &b)?),
+            Method::SobelCam => ds.push(self.plan_sobel(ctx, &forward, &s, &b, norm)?),
+            Method::RandomCam => random = Some(baselines::RandomWeights::new(&s, &b, opts.seed)),
+            Method::FinerCam | Method::ShapleyCam => {
+                ds.push(self.plan_class_vector(ctx, net, &forward, &s, &b, method)?);
+                ds.push(self.plan_weights(ctx, net, &forward, &s, &b, method)?);
+            }
+            Method::AblationCam => {
+                ds.push(self.plan_image_min(ctx, &forward, &s, &b)?);
+                ds.push(self.plan_weights(ctx, net, &forward, &s, &b, method)?);
+            }
             _ => ds.push(self.plan_weights(ctx, net, &forward, &s, &b, method)?),
         }
-        if method != Method::EigenCam {
-            ds.push(self.plan_weighted_sum(ctx, &forward, &s, &b)?);
+        if !matches!(method, Method::EigenCam | Method::SobelCam) {
+            let clamp = method == Method::GradCamElementWise;
+            ds.push(self.plan_weighted_sum(ctx, &forward, &s, &b, clamp)?);
         }
-        ds.extend(self.plan_crop_maps(ctx, &forward, &s, &b, method.relu(), norm)?);
+        let crop_maps = self.plan_crop_maps(ctx, &forward, &s, &b, method.relu(), norm)?;
+        if method == Method::SobelCam {
+            // The Sobel map is the heatmap itself: only the overlay's dispatches remain.
+            let overlay = |d: &Dispatch| d.label.starts_with("cam_overlay");
+            ds.extend(crop_maps.into_iter().filter(overlay));
+        } else {
+            ds.extend(crop_maps);
+        }
         Ok(CamPlan {
             batch: s.n,
             targets: s.t,
@@ -330,6 +388,7 @@ impl CamStage {
             max_bits: b.max_bits,
             dispatches: ds,
             scorecam,
+            random,
             forward,
         })
     }
@@ -348,6 +407,7 @@ impl CamStage {
             classes: s.classes as u32,
             k: s.t as u32,
             fixed: fixed as u32,
+            ..Default::default()
         };
         Dispatch::builder("cam_targets", &self.targets)
             .uniform(&p)

@@ -53,6 +53,7 @@ pub fn explain(a: ExplainArgs) -> Result<bool> {
         method,
         targets,
         keep_features: a.maps.is_some(),
+        seed: a.seed,
         ..Default::default()
     };
     let crop = pre.crop_size as usize;
