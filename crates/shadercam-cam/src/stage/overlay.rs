@@ -131,10 +131,28 @@ impl CamStage {
         let output = ctx.storage("original overlay", (px * 4) as u64)?;
         let max_bits = ctx.storage("original overlay max", 4)?;
         let none = ctx.storage("unused", 16)?;
+        // SobelCAM's map is the crop-sized heatmap: move `place` from layer4-map coordinates
+        // (c + 0.5)·f/crop − 0.5 to crop coordinates.
+        let sobel = plan.method == crate::Method::SobelCam;
+        let (src, (sh, sw), place) = if sobel {
+            let (kx, ky) = (
+                plan.crop as f32 / plan.fw as f32,
+                plan.crop as f32 / plan.fh as f32,
+            );
+            let p = [
+                place[0] * kx,
+                (place[1] + 0.5) * kx - 0.5,
+                place[2] * ky,
+                (place[3] + 0.5) * ky - 0.5,
+            ];
+            (&plan.heat, (plan.crop, plan.crop), p)
+        } else {
+            (&plan.norm, (plan.fh, plan.fw), place)
+        };
         let up_p = UpParams {
             maps: 1,
-            src_h: plan.fh as u32,
-            src_w: plan.fw as u32,
+            src_h: sh as u32,
+            src_w: sw as u32,
             dst_h: height as u32,
             dst_w: width as u32,
             src_base: map as u32,
@@ -149,7 +167,7 @@ impl CamStage {
         let mut dispatches = vec![
             Dispatch::builder("original upsample", &self.upsample)
                 .uniform(&up_p)
-                .bind(&plan.norm)
+                .bind(src)
                 .bind(&up)
                 .workgroups(grid)
                 .build(ctx)?,
