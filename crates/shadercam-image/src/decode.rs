@@ -10,11 +10,10 @@
 //! - 16-bit grey PNG: Pillow opens it as mode `I;16`, and `I;16 -> RGB` CLAMPS the 16-bit value
 //!   to 255 (`min(v, 255)`), it does not scale it. This is surprising but it is what torchvision
 //!   users get, so it is reproduced.
-//! - CMYK JPEG: Pillow reads CMYK as Adobe-inverted (`CMYK;I`) and converts with
-//!   `R = (255-K) - (C*(255-K))/255` (rounded); on the stored (inverted) values this is exactly
-//!   `round(c*k/255)`, which is what the `image` crate's JPEG decoder (zune-jpeg) computes.
-//! - JPEG pixels come from zune-jpeg, not libjpeg-turbo: IDCT and chroma upsampling can differ by
-//!   a level or two on some pixels (measured in `tests/pillow.rs`).
+//! - JPEG: decoded by libjpeg-turbo's own code (the `mozjpeg` crate; see `jpeg.rs`), with Pillow's
+//!   IDCT, chroma upsampling and colour conversion, so the pixels are Pillow's bit for bit (checked
+//!   in `tests/pillow.rs` and `tests/jpeg.rs`). CMYK is read with Adobe polarity and
+//!   converted as Pillow converts it: `round(c*k/255)` of the stored values.
 //! - EXIF orientation is ignored (torchvision ignores it too).
 
 use std::fs::File;
@@ -120,8 +119,8 @@ fn decode_reader<R: BufRead + Seek>(
                 detail,
             });
         }
-        let reader = ImageReader::with_format(Cursor::new(bytes.as_slice()), format);
-        return decode_known(reader, name, fmt, max_pixels, apply_exif);
+        // Pixels from libjpeg-turbo's decoder code, as Pillow's (see `jpeg.rs`).
+        return crate::jpeg::decode(&bytes, name, max_pixels, apply_exif);
     }
     decode_known(reader, name, fmt, max_pixels, apply_exif)
 }

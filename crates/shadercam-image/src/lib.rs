@@ -4,8 +4,9 @@
 //! `ImageClassification(resize_size=256, crop_size=224)` applied to
 //! `PIL.Image.open(path).convert("RGB")`:
 //!
-//! 1. [`decode_file`] / [`decode_bytes`]: decode with the `image` crate and convert to 8-bit RGB
-//!    the way Pillow's `convert("RGB")` does (alpha dropped, not blended; 16-bit samples reduced
+//! 1. [`decode_file`] / [`decode_bytes`]: decode (JPEG with libjpeg-turbo's code through the
+//!    `mozjpeg` crate, bit-exact with Pillow; everything else with the `image` crate) and convert
+//!    to 8-bit RGB the way Pillow's `convert("RGB")` does (alpha dropped, not blended; 16-bit samples reduced
 //!    as Pillow reduces them; see [`pillow_rgb`]). EXIF orientation is NOT applied, because
 //!    torchvision does not apply it either.
 //! 2. [`preprocess`]: resize the shorter side to `resize_size` with Pillow's antialiased
@@ -19,6 +20,7 @@
 mod decode;
 mod error;
 mod geometry;
+mod jpeg;
 mod preprocess;
 pub mod resample;
 mod write;
