@@ -7,6 +7,7 @@ pub const CAM_NORMALIZE: &str = include_str!("../../../shaders/cam_normalize.wgs
 pub const CAM_UPSAMPLE: &str = include_str!("../../../shaders/cam_upsample.wgsl");
 pub const CAM_OVERLAY: &str = include_str!("../../../shaders/cam_overlay.wgsl");
 pub const EIGENCAM: &str = include_str!("../../../shaders/eigencam.wgsl");
+pub const AUG_MEAN: &str = include_str!("../../../shaders/aug_mean.wgsl");
 pub const SCORECAM_MASK: &str = include_str!("../../../shaders/scorecam_mask.wgsl");
 pub const SCORECAM_SOFTMAX: &str = include_str!("../../../shaders/scorecam_softmax.wgsl");
 pub const SOBEL: &str = include_str!("../../../shaders/sobel.wgsl");
@@ -20,6 +21,7 @@ pub const ALL: &[(&str, &str)] = &[
     ("cam_upsample", CAM_UPSAMPLE),
     ("cam_overlay", CAM_OVERLAY),
     ("eigencam", EIGENCAM),
+    ("aug_mean", AUG_MEAN),
     ("scorecam_mask", SCORECAM_MASK),
     ("scorecam_softmax", SCORECAM_SOFTMAX),
     ("sobel", SOBEL),
@@ -49,6 +51,7 @@ pub const ENTRY_POINTS: &[(&str, &str, usize)] = &[
     ("cam_overlay", "finish", WORKGROUP_1D),
     ("eigencam", "gram_entry", WORKGROUP_1D),
     ("eigencam", "power", WORKGROUP_REDUCE),
+    ("aug_mean", "main", WORKGROUP_1D),
     ("scorecam_mask", "range", WORKGROUP_1D),
     ("scorecam_mask", "mask", WORKGROUP_1D),
     ("scorecam_softmax", "gather", WORKGROUP_1D),

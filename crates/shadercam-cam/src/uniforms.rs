@@ -46,6 +46,7 @@ pub const ALL: &[Mirror] = &[
     UpParams::MIRROR,
     OverlayParams::MIRROR,
     EigenParams::MIRROR,
+    AugParams::MIRROR,
     MaskParams::MIRROR,
     SoftmaxParams::MIRROR,
     SobelParams::MIRROR,
@@ -135,16 +136,30 @@ params!(
     }
 );
 params!(
-    /// `EigenParams` of shaders/eigencam.wgsl: Gram matrix and power iteration.
+    /// `EigenParams` of shaders/eigencam.wgsl: Gram matrix (plain, column-scaled or clamped) and
+    /// power iteration (linear or sigmoid kernel).
     EigenParams {
         batch: u32,
         hw: u32,
         c4: u32,
         targets: u32,
         iters: u32,
-        _pad0: u32,
-        _pad1: u32,
-        _pad2: u32
+        rows: u32,
+        kernel: u32,
+        gamma: f32
+    }
+);
+params!(
+    /// `AugParams` of shaders/aug_mean.wgsl: the mean of the de-augmented heatmaps (aug_smooth).
+    AugParams {
+        images: u32,
+        targets: u32,
+        h: u32,
+        w: u32,
+        copies: u32,
+        flips: u32,
+        total: u32,
+        _pad: u32
     }
 );
 params!(

@@ -326,16 +326,8 @@ impl CamStage {
         norm: Normalisation,
     ) -> Result<CamPlan, CamError> {
         let (targets, method) = (&opts.targets, opts.method);
-        match method {
-            Method::EigenGradCam | Method::KpcaCam => {
-                return Err(CamError::Options(format!(
-                    "{method} is not implemented yet"
-                )));
-            }
-            m if !m.implemented() => {
-                return Err(CamError::Options(format!("{m} is not implemented yet")));
-            }
-            _ => {}
+        if !method.implemented() {
+            return Err(CamError::Options(format!("{method} is not implemented yet")));
         }
         let (s, fixed) = Shape::check(&forward, targets, method, opts.seed)?;
         let b = Buffers::new(ctx, &s, &fixed)?;
@@ -345,6 +337,10 @@ impl CamStage {
         let mut random = None;
         match method {
             Method::EigenCam => ds.extend(self.plan_eigen(ctx, &forward, &s, &b)?),
+            Method::KpcaCam => ds.extend(self.plan_kpca(ctx, &forward, &s, &b)?),
+            Method::EigenGradCam => {
+                ds.push(self.plan_weights(ctx, net, &forward, &s, &b, Method::GradCam)?)
+            }
             Method::ScoreCam => scorecam = Some(self.plan_score(ctx, net, &forward, &s, &b)?),
             Method::SobelCam => ds.push(self.plan_sobel(ctx, &forward, &s, &b, norm)?),
             Method::RandomCam => random = Some(baselines::RandomWeights::new(&s, &b, opts.seed)),
@@ -358,7 +354,11 @@ impl CamStage {
             }
             _ => ds.push(self.plan_weights(ctx, net, &forward, &s, &b, method)?),
         }
-        if !matches!(method, Method::EigenCam | Method::SobelCam) {
+        if let Some(rows) = eigen::projection(opts) {
+            // EigenGradCAM, or --eigen-smooth: the projection replaces the weighted sum.
+            let linear = eigen::Kernel::Linear;
+            ds.extend(self.plan_projection(ctx, &forward, &s, &b, rows, linear)?);
+        } else if !matches!(method, Method::EigenCam | Method::KpcaCam | Method::SobelCam) {
             let clamp = method == Method::GradCamElementWise;
             ds.push(self.plan_weighted_sum(ctx, &forward, &s, &b, clamp)?);
         }
