@@ -1,7 +1,7 @@
 //! [`Explainer`]: preprocessed images in, predictions and maps out — the forward pass and the
 //! CAM stage recorded into one command encoder, one submit, one readback per batch.
 
-use crate::stage::{CamPlan, CamStage, Normalisation, OriginalOverlay};
+use crate::stage::{AugPlan, CamPlan, CamStage, Normalisation, OriginalOverlay};
 use crate::{CamError, Method, Targets};
 use shadercam_image::CropGeometry;
 use shadercam_kernels::{GpuContext, GpuError, GpuResNet, Precision};
@@ -38,6 +38,44 @@ impl Default for ExplainOptions {
     }
 }
 
+/// `aug_smooth`'s augmented copies of each input, in ttach's order (itertools.product of
+/// HorizontalFlip's `[False, True]` and Multiply's `[0.9, 1, 1.1]`): `(flipped, factor)`. Each
+/// copy is the normalised input flipped (along the width) and then multiplied by the factor.
+pub const AUG_COPIES: [(bool, f32); 6] = [
+    (false, 0.9),
+    (false, 1.0),
+    (false, 1.1),
+    (true, 0.9),
+    (true, 1.0),
+    (true, 1.1),
+];
+
+/// The copy that is the input itself (no flip, factor 1). In an aug-smoothed run, everything an
+/// [`Explanation`] holds besides the heatmaps and the overlays is this copy's.
+pub const AUG_IDENTITY: usize = 1;
+
+/// The [`AUG_COPIES`] of one `crop`x`crop` HWC image, one after another.
+fn augment(x: &[f32], crop: usize) -> Vec<f32> {
+    let mut out = Vec::with_capacity(x.len() * AUG_COPIES.len());
+    for &(flip, factor) in &AUG_COPIES {
+        for y in 0..crop {
+            for col in 0..crop {
+                let src = if flip { crop - 1 - col } else { col };
+                let p = (y * crop + src) * 3;
+                out.extend(x[p..p + 3].iter().map(|&v| v * factor));
+            }
+        }
+    }
+    out
+}
+
+/// HWC (3 channels) to NHWC4 (a zero fourth channel), the layout of the forward plan's input.
+fn to_nhwc4(x: &[f32]) -> Vec<f32> {
+    x.chunks_exact(3)
+        .flat_map(|c| [c[0], c[1], c[2], 0.0])
+        .collect()
+}
+
 /// The user's picture, to draw the first target's heat over it (outside the crop dimmed).
 /// `width`x`height` may be smaller than the original (a display copy); `geometry` is the
 /// original's crop geometry.
@@ -60,6 +98,9 @@ pub struct Explanation {
     pub map_size: (usize, usize),
     pub crop: usize,
     /// Per target: the map before ReLU and scaling, `[h·w]` (for `cam`: `Σ_k w^c_k f_k`).
+    /// With `aug_smooth`: the un-augmented copy's ([`AUG_IDENTITY`]), as are `logits`,
+    /// `targets`, `features` and the [`StageMaps`]; `heatmaps`, `overlays` and
+    /// `original_overlay` come from the mean of the six copies.
     pub raw: Vec<Vec<f32>>,
     /// Per target: the heatmap pytorch-grad-cam returns, `[crop·crop]`, values in [0, 1].
     pub heatmaps: Vec<Vec<f32>>,
@@ -193,7 +234,16 @@ impl Explainer {
             )));
         }
         let n = inputs_hwc.len() / per;
-        let max = self.max_batch(crop).max(1);
+        // aug_smooth: the six copies of an image always share one batch.
+        let copies = if opts.aug_smooth { AUG_COPIES.len() } else { 1 };
+        let max = self.max_batch(crop).max(1) / copies;
+        if max == 0 {
+            return Err(CamError::Options(format!(
+                "--aug-smooth runs {copies} augmented copies of each image in one batch, but \
+                 this adapter holds only {} {crop}x{crop} image(s) per batch",
+                self.max_batch(crop)
+            )));
+        }
         let mut out = Vec::with_capacity(n);
         for start in (0..n).step_by(max) {
             let b = max.min(n - start);
@@ -257,14 +307,37 @@ impl Explainer {
         opts: &ExplainOptions,
         stages: bool,
     ) -> Result<Vec<(Explanation, Option<StageMaps>)>, CamError> {
-        self.plans(n, crop, opts)?;
+        // aug_smooth: the network and the CAM stage see the six copies of each image.
+        let copies = if opts.aug_smooth { AUG_COPIES.len() } else { 1 };
+        let augmented: Vec<f32>;
+        let fwd_inputs = if opts.aug_smooth {
+            let per = crop * crop * 3;
+            augmented = inputs.chunks(per).flat_map(|x| augment(x, crop)).collect();
+            &augmented
+        } else {
+            inputs
+        };
+        self.plans(n * copies, crop, opts)?;
+        let norm = self.normalisation();
         let ctx = &self.ctx;
         let cp = self.cached.as_ref().expect("plan built above");
         let fwd = cp.forward().clone();
-        fwd.upload(ctx, inputs)?;
-        cp.upload_batch(ctx, first);
+        fwd.upload(ctx, fwd_inputs)?;
+        cp.upload_batch(ctx, first * copies);
         let t = cp.targets;
         let (fh, fw) = (cp.fh, cp.fw);
+        let aug: Option<AugPlan> = if opts.aug_smooth {
+            let flips = AUG_COPIES
+                .iter()
+                .enumerate()
+                .fold(0u32, |m, (a, &(f, _))| m | ((f as u32) << a));
+            Some(
+                self.cam
+                    .aug_plan(ctx, cp, copies, flips, &to_nhwc4(inputs), norm)?,
+            )
+        } else {
+            None
+        };
 
         // Per-image overlays on the original pictures (first target only).
         let mut extra: Vec<PendingOverlay> = Vec::new();
@@ -272,15 +345,23 @@ impl Explainer {
             if let Some(o) = o {
                 let (place, rect) =
                     crate::post::original_placement(&o.geometry, o.width, o.height, (fh, fw));
-                let overlay = self.cam.original_overlay(
-                    ctx,
-                    cp,
-                    i * t,
-                    (o.width, o.height),
-                    &o.rgba,
-                    place,
-                    rect,
-                )?;
+                let size = (o.width, o.height);
+                let overlay = match &aug {
+                    Some(a) => self.cam.aug_original_overlay(
+                        ctx,
+                        cp,
+                        a,
+                        i * t,
+                        size,
+                        &o.rgba,
+                        place,
+                        rect,
+                    )?,
+                    None => {
+                        self.cam
+                            .original_overlay(ctx, cp, i * t, size, &o.rgba, place, rect)?
+                    }
+                };
                 extra.push(PendingOverlay { image: i, overlay });
             }
         }
@@ -294,6 +375,9 @@ impl Explainer {
         for e in &extra {
             encoder.clear_buffer(&e.overlay.max_bits, 0, None);
         }
+        if let Some(a) = &aug {
+            encoder.clear_buffer(&a.max_bits, 0, None);
+        }
         {
             let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
                 label: Some("forward + cam"),
@@ -301,6 +385,9 @@ impl Explainer {
             });
             fwd.record(&mut pass);
             cp.record(&mut pass);
+            for d in aug.iter().flat_map(|a| a.dispatches.iter()) {
+                d.record(&mut pass);
+            }
             for e in &extra {
                 for d in &e.overlay.dispatches {
                     d.record(&mut pass);
@@ -309,19 +396,26 @@ impl Explainer {
         }
         let classes = fwd.classes;
         let crop2 = crop * crop;
+        // `nf`: images the network ran (copies included); the heatmaps and overlays read are
+        // the mean's (`n` images) with aug_smooth, else the plan's own.
+        let nf = n * copies;
+        let (heat_buf, overlay_buf) = match &aug {
+            Some(a) => (&a.mean, &a.overlay),
+            None => (&cp.heat, &cp.overlay),
+        };
         let mut reads: Vec<(&wgpu::Buffer, u64)> = vec![
-            (&fwd.logits, (n * classes * 4) as u64),
-            (&cp.targets_buf, (n * t * 4) as u64),
-            (&cp.raw, (n * t * fh * fw * 4) as u64),
-            (&cp.heat, (n * t * crop2 * 4) as u64),
-            (&cp.overlay, (n * t * crop2 * 4) as u64),
+            (&fwd.logits, (nf * classes * 4) as u64),
+            (&cp.targets_buf, (nf * t * 4) as u64),
+            (&cp.raw, (nf * t * fh * fw * 4) as u64),
+            (heat_buf, (n * t * crop2 * 4) as u64),
+            (overlay_buf, (n * t * crop2 * 4) as u64),
         ];
         if opts.keep_features {
-            reads.push((fwd.features(), (n * fh * fw * fwd.feat_c * 4) as u64));
+            reads.push((fwd.features(), (nf * fh * fw * fwd.feat_c * 4) as u64));
         }
         if stages {
-            reads.push((&cp.norm, (n * t * fh * fw * 4) as u64));
-            reads.push((&cp.up, (n * t * crop2 * 4) as u64));
+            reads.push((&cp.norm, (nf * t * fh * fw * 4) as u64));
+            reads.push((&cp.up, (nf * t * crop2 * 4) as u64));
         }
         for e in &extra {
             let o = originals[e.image].expect("overlay only for given originals");
@@ -329,7 +423,7 @@ impl Explainer {
         }
         let data = ctx.submit_and_read(encoder, &reads).map_err(|e| match e {
             GpuError::Execution(m) => GpuError::Execution(format!(
-                "batch of {n} image(s) failed: {m} (try a smaller --batch, or check the GPU driver)"
+                "batch of {nf} image(s) failed: {m} (try a smaller --batch, or check the GPU driver)"
             )),
             other => other,
         })?;
@@ -350,7 +444,14 @@ impl Explainer {
         let first_extra = next;
         let mut results = Vec::with_capacity(n);
         for b in 0..n {
-            let maps = b * t..(b + 1) * t;
+            // The network's image whose logits, targets and raw maps this image reports.
+            let src = if aug.is_some() {
+                b * copies + AUG_IDENTITY
+            } else {
+                b
+            };
+            let maps = src * t..(src + 1) * t;
+            let shown = b * t..(b + 1) * t;
             let stage_maps = stage_data.as_ref().map(|(norm, up)| StageMaps {
                 normalised: maps
                     .clone()
@@ -362,7 +463,7 @@ impl Explainer {
                     .collect(),
             });
             let explanation = Explanation {
-                logits: logits[b * classes..(b + 1) * classes].to_vec(),
+                logits: logits[src * classes..(src + 1) * classes].to_vec(),
                 targets: targets[maps.clone()].iter().map(|&c| c as usize).collect(),
                 map_size: (fh, fw),
                 crop,
@@ -370,11 +471,11 @@ impl Explainer {
                     .clone()
                     .map(|m| raw[m * fh * fw..(m + 1) * fh * fw].to_vec())
                     .collect(),
-                heatmaps: maps
+                heatmaps: shown
                     .clone()
                     .map(|m| heat[m * crop2..(m + 1) * crop2].to_vec())
                     .collect(),
-                overlays: maps
+                overlays: shown
                     .map(|m| overlay[m * crop2..(m + 1) * crop2].to_vec())
                     .collect(),
                 original_overlay: extra
@@ -383,7 +484,7 @@ impl Explainer {
                     .map(|j| data[first_extra + j].to_vec::<u32>()),
                 features: features.as_ref().map(|f| {
                     let per = fh * fw * fwd.feat_c;
-                    f[b * per..(b + 1) * per].to_vec()
+                    f[src * per..(src + 1) * per].to_vec()
                 }),
             };
             results.push((explanation, stage_maps));

@@ -12,12 +12,14 @@
 //! [`baselines`] (SobelCAM, RandomCAM) and [`overlay`] (scaling, upsampling and drawing, on the
 //! crop and on the original picture).
 
+mod aug;
 mod baselines;
 mod eigen;
 mod overlay;
 mod score;
 mod weights;
 
+pub(crate) use aug::AugPlan;
 pub use baselines::numpy_uniform;
 pub use overlay::OriginalOverlay;
 
@@ -49,6 +51,7 @@ pub struct CamStage {
     blend: wgpu::ComputePipeline,
     finish: wgpu::ComputePipeline,
     gram: wgpu::ComputePipeline,
+    aug_mean: wgpu::ComputePipeline,
     power: wgpu::ComputePipeline,
     sc_range: wgpu::ComputePipeline,
     sc_mask: wgpu::ComputePipeline,
@@ -305,6 +308,7 @@ impl CamStage {
             blend: entry_pipeline(ctx, &overlay, "cam_overlay", "blend")?,
             finish: entry_pipeline(ctx, &overlay, "cam_overlay", "finish")?,
             gram: entry_pipeline(ctx, &eigen, "eigencam", "gram_entry")?,
+            aug_mean: one("aug_mean", AUG_MEAN)?,
             power: entry_pipeline(ctx, &eigen, "eigencam", "power")?,
             sc_range: entry_pipeline(ctx, &mask, "scorecam_mask", "range")?,
             sc_mask: entry_pipeline(ctx, &mask, "scorecam_mask", "mask")?,
