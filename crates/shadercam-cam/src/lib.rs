@@ -21,6 +21,7 @@ mod eval;
 mod explain;
 mod figure;
 mod inputs;
+pub mod metrics;
 mod post;
 pub mod profile;
 mod report;

@@ -133,6 +133,8 @@ pub struct ExplainArgs {
     /// crop, 4 heat (with --json: the raw map as `raw_map`). See docs/tutorial.md.
     #[arg(long)]
     pub dump_stages: bool,
+    #[command(flatten)]
+    pub metrics: crate::commands::eval::MetricArgs,
 }
 
 #[derive(Args)]
@@ -159,6 +161,8 @@ pub struct EvalArgs {
     pub method: MethodArg,
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub metrics: crate::commands::eval::MetricArgs,
 }
 
 #[derive(Args)]

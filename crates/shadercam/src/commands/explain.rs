@@ -57,6 +57,15 @@ pub fn explain(a: ExplainArgs) -> Result<bool> {
         ..Default::default()
     };
     let crop = pre.crop_size as usize;
+    // --metrics: the faithfulness metrics of each image's first map, in its --json record.
+    let metric_opts = a.metrics.options(&opts);
+    if metric_opts.is_some() && (!a.json || methods.len() > 1) {
+        bail!(Usage("--metrics adds to the --json record of a single --method: use --json".into()));
+    }
+    let metric_stage = match &metric_opts {
+        Some(_) => Some(shadercam_cam::metrics::MetricStage::new(&ex.ctx)?),
+        None => None,
+    };
     let mut run = Run::new(&files, &input_errors, a.json, a.model.quiet)?;
     let mut used_stems = HashSet::new();
     let top = a.top_k.unwrap_or(1).max(5);
@@ -132,7 +141,18 @@ pub fn explain(a: ExplainArgs) -> Result<bool> {
             Ok(r) => r,
             Err(e) => return run.fail_batch(imgs, &e),
         };
-        for (img, (e, st)) in imgs.iter().zip(&results) {
+        let metric_json = match (&metric_stage, &metric_opts) {
+            (Some(stage), Some(mo)) => {
+                let refs: Vec<&Explanation> = results.iter().map(|(e, _)| e).collect();
+                match crate::commands::eval::batch_metrics(&mut ex, stage, tensors, crop, &refs, mo)
+                {
+                    Ok(v) => v,
+                    Err(e) => return run.fail_batch(imgs, &format!("{e:#}")),
+                }
+            }
+            _ => Vec::new(),
+        };
+        for (i, (img, (e, st))) in imgs.iter().zip(&results).enumerate() {
             if interrupted() {
                 break;
             }
@@ -148,7 +168,11 @@ pub fn explain(a: ExplainArgs) -> Result<bool> {
                 Ok(written) => {
                     run.ok += 1;
                     if a.json {
-                        run.print(learning_json(report.to_json(true), &a, e, &ex))?;
+                        let mut v = learning_json(report.to_json(true), &a, e, &ex);
+                        if let Some(m) = metric_json.get(i) {
+                            v["metrics"] = m.clone();
+                        }
+                        run.print(v)?;
                     } else {
                         let p = &report.predictions[0];
                         run.print(format_args!(
