@@ -6,9 +6,9 @@
 //!
 //! 1. [`decode_file`] / [`decode_bytes`]: decode (JPEG with libjpeg-turbo's code through the
 //!    `mozjpeg` crate, bit-exact with Pillow; everything else with the `image` crate) and convert
-//!    to 8-bit RGB the way Pillow's `convert("RGB")` does (alpha dropped, not blended; 16-bit samples reduced
-//!    as Pillow reduces them; see [`pillow_rgb`]). EXIF orientation is NOT applied, because
-//!    torchvision does not apply it either.
+//!    to 8-bit RGB the way Pillow's `convert("RGB")` does (alpha dropped, not blended; 16-bit
+//!    samples reduced as Pillow reduces them; see [`pillow_rgb`]). EXIF orientation is NOT
+//!    applied, because torchvision does not apply it either.
 //! 2. [`preprocess`]: resize the shorter side to `resize_size` with Pillow's antialiased
 //!    BILINEAR convolution (bit-exact reimplementation of Pillow's `ImagingResample`, see
 //!    [`resample`]), centre crop with Python's `round` (half to even), `/255`, then
