@@ -1,13 +1,19 @@
 """Reference maps and metrics for the CAM methods of issue 13, made with pytorch-grad-cam itself.
 
-usage:
-    python weights/make_method_refs.py [--weights PATH] [--metrics-images N] [--skip-metrics]
+usage (from the repository root):
+    python weights/make_method_refs.py [--weights PATH] [--metrics-images N]
+                                       [--skip-methods] [--skip-metrics] [--checks]
+    --checks prints the verification numbers quoted in the docs (FEM ties, eigen signs, KPCA
+    closed form, OpenCV integer rules) and writes nothing; the main run prints a VERIFY block.
 
 Needs: torch, torchvision, grad-cam==1.5.7 (pytorch_grad_cam), ttach, scikit-learn, scipy,
-opencv-python, safetensors, numpy (e.g. /tmp/venv/bin/python). CPU only, about 10 minutes.
-Default weights: tests/fixtures/pth/resnet50-shapes-f16.pth's source,
-/work/shared/weights/resnet50-shapes-f16.safetensors (pass --weights elsewhere; a .pth state
-dict works too).
+opencv-python, safetensors, numpy:
+    pip install torch torchvision grad-cam==1.5.7 safetensors
+CPU only: about 35 minutes for the maps and 35 for the metrics on two busy cores (the two parts
+can run as separate processes: --skip-metrics / --skip-methods --metric-cams FILE).
+Weights: --weights, default tests/fixtures/pth/resnet50-shapes-f16.pth (the shapes ResNet-50;
+tensor-for-tensor equal to shared/weights/resnet50-shapes-f16.safetensors, which the committed
+fixtures were made from; a .safetensors file works too).
 
 Reads  tests/fixtures/reference.safetensors (`NAME.input`, so the inputs are bit-identical to
        the ones the Rust tests use) and tests/fixtures/images (the list of names).
@@ -191,7 +197,7 @@ def eigen_smooth_raw(cam, call, weights):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--weights", default="/work/shared/weights/resnet50-shapes-f16.safetensors")
+    ap.add_argument("--weights", default=os.path.join(FIX, "pth", "resnet50-shapes-f16.pth"))
     ap.add_argument("--metrics-images", type=int, default=8)
     ap.add_argument("--skip-metrics", action="store_true")
     ap.add_argument("--skip-methods", action="store_true")
