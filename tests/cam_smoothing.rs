@@ -207,6 +207,19 @@ fn check_library(names: &[String], out: &[Explanation], key: &str, signed: bool)
     worst
 }
 
+/// shape_002's returned 224x224 heatmap against the library's `shape_002.key.heat` (numpy's
+/// sign agrees with ours on shape_002 for both methods that have one).
+fn check_heat(names: &[String], out: &[Explanation], key: &str) {
+    let i = names
+        .iter()
+        .position(|n| n == "shape_002")
+        .expect("shape_002");
+    let want = library(&format!("shape_002.{key}.heat"));
+    let (at, d) = shadercam_suite::max_abs_diff(&out[i].heatmaps[0], &want);
+    println!("shape_002 {key}: max |heat − library| {d:.2e} at {at}");
+    assert!(d < HEAT_ABS, "shape_002 {key}: heatmap vs library {d:.2e}");
+}
+
 #[test]
 fn eigengradcam_is_the_projection_of_g_times_a() {
     let names = fixture_names();
@@ -215,6 +228,7 @@ fn eigengradcam_is_the_projection_of_g_times_a() {
     let cpu = check_cpu(Method::EigenGradCam, &out, &fc, false);
     println!("eigengradcam: worst GPU vs CPU relative L2 {cpu:.2e}");
     check_library(&names, &out, "eigengradcam", false);
+    check_heat(&names, &out, "eigengradcam");
     // Top-2: one projection per target, each of its own class.
     let two = run(&names[2..3], Method::EigenGradCam, false, 2);
     check_cpu(Method::EigenGradCam, &two, &fc, false);
@@ -232,6 +246,7 @@ fn kpcacam_is_sklearn_kernel_pca_with_its_sign() {
     let cpu = check_cpu(Method::KpcaCam, &out, &fc, true);
     println!("kpcacam: worst GPU vs CPU relative L2 {cpu:.2e}");
     check_library(&names, &out, "kpcacam", true);
+    check_heat(&names, &out, "kpcacam");
     for e in &out {
         assert_eq!(e.raw[0], e.raw[1], "KPCA-CAM does not depend on the target");
     }
