@@ -108,6 +108,16 @@ pub struct ExplainArgs {
     /// `np.random.uniform(-1, 1, (N, C))`, row j for image j of each GPU batch.
     #[arg(long, value_name = "SEED", default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=u32::MAX as u64))]
     pub seed: u64,
+    /// pytorch-grad-cam's eigen_smooth: the map is the first principal component of the
+    /// weighted layer4 maps instead of their sum (eigencam, eigengradcam, kpcacam, fem and
+    /// sobelcam ignore it, as the library does).
+    #[arg(long)]
+    pub eigen_smooth: bool,
+    /// pytorch-grad-cam's aug_smooth: the mean of the maps of six augmented copies of each
+    /// image (horizontal flip x brightness 0.9, 1, 1.1), each flipped back: six forward passes
+    /// per image.
+    #[arg(long)]
+    pub aug_smooth: bool,
     /// Explain this class index instead of the top prediction (repeat for several).
     #[arg(long, value_name = "CLASS", conflicts_with = "top_k")]
     pub target: Vec<usize>,
@@ -159,6 +169,16 @@ pub struct EvalArgs {
     pub model: ModelArgs,
     #[arg(long, default_value = "gradcam", value_parser = MethodParser)]
     pub method: MethodArg,
+    /// pytorch-grad-cam's eigen_smooth: the map is the first principal component of the
+    /// weighted layer4 maps instead of their sum (eigencam, eigengradcam, kpcacam, fem and
+    /// sobelcam ignore it, as the library does).
+    #[arg(long)]
+    pub eigen_smooth: bool,
+    /// pytorch-grad-cam's aug_smooth: the mean of the maps of six augmented copies of each
+    /// image (horizontal flip x brightness 0.9, 1, 1.1), each flipped back: six forward passes
+    /// per image.
+    #[arg(long)]
+    pub aug_smooth: bool,
     #[arg(long)]
     pub json: bool,
     #[command(flatten)]

@@ -54,7 +54,8 @@ pub fn explain(a: ExplainArgs) -> Result<bool> {
         targets,
         keep_features: a.maps.is_some(),
         seed: a.seed,
-        ..Default::default()
+        eigen_smooth: a.eigen_smooth,
+        aug_smooth: a.aug_smooth,
     };
     let crop = pre.crop_size as usize;
     // --metrics: the faithfulness metrics of each image's first map, in its --json record.
