@@ -14,8 +14,11 @@ use shadercam_suite::{
 /// ablationcam 1.4e-6, gradcamelementwise 1.5e-6, finercam 3.5e-6, shapleycam 1.6e-6,
 /// shapleycam_logit (vs our gradcam) 1.6e-6, fem 2.8e-6, randomcam 2.1e-6 — the network's own
 /// f32 error (logits within 1.7e-5 of PyTorch). 1e-4 leaves 30x for other adapters' summation
-/// orders and still fails any wrong formula, class choice or random row (those move the map by
-/// 1e-2 or more).
+/// orders and still fails the likely mistakes, measured on shape_002 and photo_chelsea with the
+/// library's float64 maps: FinerCAM's paper target `y_c − mean y_C` instead of the library's
+/// softmax-weighted one is off by 0.67 to 1.2, the next image's RandomCAM row by 0.16 to 1.6,
+/// ShapleyCAM's logit target instead of ReST by 5e-2 on photo_chelsea (but 4e-8 on shape_002:
+/// with p_c ≈ 1 the ReST weights are the logit's).
 const RAW_REL: f32 = 1e-4;
 /// Bound on |ours − library| for shape_002's 224x224 heatmap (values in [0, 1]): the bound
 /// tests/cam.rs holds Grad-CAM to. Measured: 3e-7 to 1.4e-6 (finercam), 5.0e-6 (randomcam).
