@@ -1,7 +1,9 @@
 //! The methods of issue 13 against pytorch-grad-cam 1.5.7 itself: tests/fixtures/methods.safetensors
 //! (weights/make_method_refs.py: the library on a float64 copy of the same ResNet-50, the 8 ci
 //! fixtures, top-1 target). For each method, every fixture's raw map (`get_cam_image`, before
-//! ReLU, 7x7) and shape_002's returned 224x224 heatmap; SobelCAM's uint8 map on every fixture.
+//! ReLU, 7x7) and shape_002's returned 224x224 heatmap; SobelCAM's uint8 map on every fixture;
+//! and the raw maps of the earlier closed-form methods (HiResCAM, XGrad-CAM, Grad-CAM++,
+//! LayerCAM) on four fixtures.
 //! The CPU-formula tests of the same methods are tests/cam_methods.rs.
 
 use shadercam_cam::{ExplainOptions, Explainer, Method, Targets};
@@ -12,7 +14,8 @@ use shadercam_suite::{
 /// Bound on `max |ours − library| / max |library|` over a raw 7x7 map (f32 GPU network and CAM
 /// stage vs the library on a float64 model). Measured on lavapipe, worst fixture per method:
 /// ablationcam 1.4e-6, gradcamelementwise 1.5e-6, finercam 3.5e-6, shapleycam 1.6e-6,
-/// shapleycam_logit (vs our gradcam) 1.6e-6, fem 2.8e-6, randomcam 2.1e-6 — the network's own
+/// shapleycam_logit (vs our gradcam) 1.6e-6, fem 2.8e-6, randomcam 2.1e-6; hirescam and
+/// xgradcam 1.6e-6, gradcam++ 1.5e-6, layercam 1.5e-6 (four fixtures) — the network's own
 /// f32 error (logits within 1.7e-5 of PyTorch). 1e-4 leaves 30x for other adapters' summation
 /// orders and still fails the likely mistakes, measured on shape_002 and photo_chelsea with the
 /// library's float64 maps: FinerCAM's paper target `y_c − mean y_C` instead of the library's
@@ -99,6 +102,46 @@ fn raw_maps_and_heatmaps_match_pytorch_grad_cam() {
             "{key}: worst raw error {:.2e} of max |map| ({})",
             worst.0, worst.1
         );
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// The six methods shadercam had before, whose closed forms tests/cam_methods.rs checks against
+/// CPU formulas, here against the library's own raw maps too, on four fixtures (the two photos
+/// and two shapes; one explain per method): Grad-CAM's reference is `cam7 / 49`.
+#[test]
+fn the_earlier_gradient_methods_match_pytorch_grad_cam() {
+    let mut ex = default_explainer(gpu());
+    let names = fixture_names();
+    let names = &names[..4];
+    let x = fixture_inputs(names);
+    let mut failures = Vec::new();
+    for (method, key) in [
+        (Method::HiResCam, "hirescam"),
+        (Method::XGradCam, "xgradcam"),
+        (Method::GradCamPlusPlus, "gradcamplusplus"),
+        (Method::LayerCam, "layercam"),
+    ] {
+        let opts = ExplainOptions {
+            method,
+            ..Default::default()
+        };
+        let out = ex.explain(&x, 224, &[], &opts).unwrap();
+        let mut worst = 0f32;
+        for (name, e) in names.iter().zip(&out) {
+            let (_, want) = reference(&format!("{name}.{key}.raw"));
+            let scale = want.iter().fold(0f32, |m, v| m.max(v.abs()));
+            assert!(
+                e.raw[0].iter().all(|v| v.is_finite()),
+                "{key} {name}: NaN/inf"
+            );
+            let rel = max_abs_diff(&e.raw[0], &want).1 / scale;
+            worst = worst.max(rel);
+            if rel.is_nan() || rel > RAW_REL {
+                failures.push(format!("{key} {name}: raw map off by {rel:.2e} of its max"));
+            }
+        }
+        eprintln!("{key}: worst raw error {worst:.2e} of max |map|");
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
