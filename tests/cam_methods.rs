@@ -488,6 +488,23 @@ fn randomcam_sums_numpys_draws_image_by_image() {
     }
 }
 
+/// numpy refuses seeds above 2^32 − 1, and so does the CAM stage (the CLI's `--seed` too).
+#[test]
+fn randomcam_refuses_a_seed_numpy_would() {
+    let mut ex = default_explainer(gpu());
+    let names = fixture_names();
+    let opts = ExplainOptions {
+        method: Method::RandomCam,
+        seed: u32::MAX as u64 + 1,
+        ..Default::default()
+    };
+    let err = ex
+        .explain(&fixture_inputs(&names[..1]), 224, &[], &opts)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("seed must be at most 4294967295"), "{err}");
+}
+
 /// SobelCAM on the CPU, as pytorch_grad_cam.sobel_cam runs OpenCV on the uint8 crop:
 /// RGB2GRAY with OpenCV's 15-bit fixed-point coefficients, 3x3 Sobel with BORDER_REFLECT_101,
 /// |·| saturated to 255, then 0.5·|dx| + 0.5·|dy| rounded half to even.

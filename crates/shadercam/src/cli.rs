@@ -458,4 +458,19 @@ mod tests {
         let bad = Cli::try_parse_from(["shadercam", "explain", "x.png", "--method", "gradcam,x"]);
         assert!(bad.is_err_and(|e| e.to_string().contains("unknown method \"x\"")));
     }
+
+    #[test]
+    fn seed_is_numpys_range() {
+        let seed = |s: &str| {
+            Cli::try_parse_from(["shadercam", "explain", "x.png", "--seed", s]).map(|c| {
+                let Command::Explain(a) = c.command else {
+                    unreachable!()
+                };
+                a.seed
+            })
+        };
+        assert_eq!(seed("4294967295").unwrap(), u32::MAX as u64);
+        assert!(seed("4294967296").is_err_and(|e| e.to_string().contains("--seed")));
+        assert!(seed("-1").is_err());
+    }
 }
