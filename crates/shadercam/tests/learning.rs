@@ -301,6 +301,7 @@ fn cam_math_lists_every_test() {
     for file in [
         "tests/cam.rs",
         "tests/cam_methods.rs",
+        "tests/cam_smoothing.rs",
         "crates/shadercam/tests/cli.rs",
         "crates/shadercam/tests/learning.rs",
         "crates/shadercam/tests/exercises.rs",
