@@ -298,6 +298,12 @@ impl ImageMetrics {
         if self.road_lerf_mean.is_some() {
             m.insert("road_lerf_at".into(), per(&self.road_lerf));
         }
+        if let Some(st) = self.road_solve {
+            m.insert(
+                "road_solver".into(),
+                json!({"sweeps": st.sweeps, "max_update": st.max_update, "converged": st.converged}),
+            );
+        }
         m.insert("target".into(), json!(self.target));
         m.insert("score".into(), json!(self.score));
         Value::Object(m)
