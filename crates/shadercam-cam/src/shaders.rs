@@ -11,6 +11,11 @@ pub const AUG_MEAN: &str = include_str!("../../../shaders/aug_mean.wgsl");
 pub const SCORECAM_MASK: &str = include_str!("../../../shaders/scorecam_mask.wgsl");
 pub const SCORECAM_SOFTMAX: &str = include_str!("../../../shaders/scorecam_softmax.wgsl");
 pub const SOBEL: &str = include_str!("../../../shaders/sobel.wgsl");
+// The faithfulness metrics (crate::metrics).
+pub const METRIC_PERTURB: &str = include_str!("../../../shaders/metric_perturb.wgsl");
+pub const METRIC_SCORE: &str = include_str!("../../../shaders/metric_score.wgsl");
+pub const METRIC_BLUR: &str = include_str!("../../../shaders/metric_blur.wgsl");
+pub const METRIC_ROAD: &str = include_str!("../../../shaders/metric_road.wgsl");
 
 /// `(name, source)` of every kernel in this crate, for validation tests and tools.
 pub const ALL: &[(&str, &str)] = &[
@@ -25,6 +30,10 @@ pub const ALL: &[(&str, &str)] = &[
     ("scorecam_mask", SCORECAM_MASK),
     ("scorecam_softmax", SCORECAM_SOFTMAX),
     ("sobel", SOBEL),
+    ("metric_perturb", METRIC_PERTURB),
+    ("metric_score", METRIC_SCORE),
+    ("metric_blur", METRIC_BLUR),
+    ("metric_road", METRIC_ROAD),
 ];
 
 /// Invocations per workgroup of the entry points that cover a flat range of items, one
@@ -57,4 +66,13 @@ pub const ENTRY_POINTS: &[(&str, &str, usize)] = &[
     ("scorecam_softmax", "gather", WORKGROUP_1D),
     ("scorecam_softmax", "softmax", WORKGROUP_REDUCE),
     ("sobel", "main", WORKGROUP_1D),
+    ("metric_perturb", "assemble", WORKGROUP_1D),
+    ("metric_score", "score", WORKGROUP_1D),
+    ("metric_blur", "blur", WORKGROUP_1D),
+    ("metric_road", "init", WORKGROUP_1D),
+    ("metric_road", "coarsen", WORKGROUP_1D),
+    ("metric_road", "prolong", WORKGROUP_1D),
+    ("metric_road", "sweep", WORKGROUP_1D),
+    ("metric_road", "residual", WORKGROUP_1D),
+    ("metric_road", "noise", WORKGROUP_1D),
 ];

@@ -50,6 +50,10 @@ pub const ALL: &[Mirror] = &[
     MaskParams::MIRROR,
     SoftmaxParams::MIRROR,
     SobelParams::MIRROR,
+    PerturbParams::MIRROR,
+    ScoreParams::MIRROR,
+    BlurParams::MIRROR,
+    RoadParams::MIRROR,
 ];
 
 params!(
@@ -203,5 +207,56 @@ params!(
         _pad2: u32,
         mean: [f32; 4],
         stdev: [f32; 4],
+    }
+);
+
+params!(
+    /// `PerturbParams` of shaders/metric_perturb.wgsl: one chunk of the metrics' job table
+    /// (perturbed inputs written into a forward plan's input buffer).
+    PerturbParams {
+        hw: u32,
+        count: u32,
+        job0: u32,
+        _pad: u32,
+    }
+);
+
+params!(
+    /// `ScoreParams` of shaders/metric_score.wgsl: each job's target score (logit or softmax
+    /// probability) gathered from the chunk's logits.
+    ScoreParams {
+        classes: u32,
+        count: u32,
+        job0: u32,
+        softmax: u32,
+    }
+);
+
+params!(
+    /// `BlurParams` of shaders/metric_blur.wgsl: RISE's insertion substrate (Gaussian blur).
+    BlurParams {
+        h: u32,
+        w: u32,
+        images: u32,
+        klen: u32,
+    }
+);
+
+params!(
+    /// `RoadParams` of shaders/metric_road.wgsl: ROAD's noisy linear imputation (four-colour
+    /// SOR sweeps, coarse-to-fine start, noise).
+    RoadParams {
+        h: u32,
+        w: u32,
+        systems: u32,
+        colour: u32,
+        omega: f32,
+        noise: f32,
+        seed: u32,
+        fine_h: u32,
+        fine_w: u32,
+        _pad0: u32,
+        _pad1: u32,
+        _pad2: u32,
     }
 );

@@ -22,26 +22,14 @@ mod road;
 
 pub use road::{RoadSolver, RoadSystem, SolveStats};
 
-use crate::shaders::WORKGROUP_1D;
+use crate::shaders::{METRIC_BLUR, METRIC_PERTURB, METRIC_ROAD, METRIC_SCORE, WORKGROUP_1D};
+use crate::uniforms::{BlurParams, PerturbParams, ScoreParams};
 use crate::{CamError, ExplainOptions, Explainer, Targets};
 use serde_json::{Map, Value, json};
 use shadercam_kernels::{
     Dispatch, GpuContext, GpuError, Plan, entry_pipeline, linear_grid, pad_channels, shader_module,
 };
 use std::sync::Arc;
-
-pub const METRIC_PERTURB: &str = include_str!("../../../../shaders/metric_perturb.wgsl");
-pub const METRIC_SCORE: &str = include_str!("../../../../shaders/metric_score.wgsl");
-pub const METRIC_BLUR: &str = include_str!("../../../../shaders/metric_blur.wgsl");
-pub const METRIC_ROAD: &str = include_str!("../../../../shaders/metric_road.wgsl");
-
-/// `(name, source)` of the metric kernels (for validation tests).
-pub const SHADERS: &[(&str, &str)] = &[
-    ("metric_perturb", METRIC_PERTURB),
-    ("metric_score", METRIC_SCORE),
-    ("metric_blur", METRIC_BLUR),
-    ("metric_road", METRIC_ROAD),
-];
 
 /// The most perturbed images one forward chunk holds (the adapter's limit may make it fewer).
 const MAX_CHUNK: usize = 16;
@@ -55,24 +43,6 @@ const CAM_MULT: u32 = 1;
 const ROAD: u32 = 2;
 const DELETION: u32 = 3;
 const INSERTION: u32 = 4;
-
-macro_rules! params {
-    ($($name:ident { $($f:ident: $t:ty),* $(,)? })*) => {$(
-        #[repr(C)]
-        #[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
-        pub(crate) struct $name { $(pub $f: $t),* }
-    )*};
-}
-
-params! {
-    PerturbParams { hw: u32, count: u32, job0: u32, _pad: u32 }
-    ScoreParams { classes: u32, count: u32, job0: u32, softmax: u32 }
-    BlurParams { h: u32, w: u32, images: u32, klen: u32 }
-    RoadParams {
-        h: u32, w: u32, systems: u32, colour: u32, omega: f32, noise: f32, seed: u32,
-        fine_h: u32, fine_w: u32, _pad0: u32, _pad1: u32, _pad2: u32,
-    }
-}
 
 /// One metric, by its CLI name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -791,20 +761,6 @@ fn coherency_maps(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_metric_shaders_parse_and_validate() {
-        for (name, src) in SHADERS {
-            let module = naga::front::wgsl::parse_str(src)
-                .unwrap_or_else(|e| panic!("{name}: {}", e.emit_to_string(src)));
-            naga::valid::Validator::new(
-                naga::valid::ValidationFlags::all(),
-                naga::valid::Capabilities::all(),
-            )
-            .validate(&module)
-            .unwrap_or_else(|e| panic!("{name}: {e:?}"));
-        }
-    }
 
     #[test]
     fn metric_lists_parse() {

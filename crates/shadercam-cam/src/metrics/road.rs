@@ -2,9 +2,10 @@
 //! percentile × MoRF/LeRF) solved at once by four-colour SOR, in rounds of sweeps with a
 //! convergence check after each round (one small readback: the largest update of each system).
 
-use super::{MetricStage, RoadParams};
+use super::MetricStage;
 use crate::CamError;
 use crate::shaders::WORKGROUP_1D;
+use crate::uniforms::RoadParams;
 use shadercam_kernels::{Dispatch, GpuContext, linear_grid};
 
 /// One linear system: which image, which map (`heat` or `1 − heat`) and its threshold.
