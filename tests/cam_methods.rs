@@ -2,7 +2,9 @@
 //! the closed-form gradient methods (CAM, Grad-CAM, HiResCAM, XGrad-CAM, Grad-CAM++, LayerCAM)
 //! written with the library's per-pixel sums, EigenCAM by a float64 power iteration, and
 //! Score-CAM from masked forwards built on the CPU. The end-to-end comparison with
-//! pytorch-grad-cam's own output is tests/cam.rs.
+//! pytorch-grad-cam's own output is tests/cam.rs (and tests/cam_library.rs, on more fixtures).
+//! The methods run on one fixture here, photo_chelsea (RandomCAM on two: its weights depend on
+//! the image's place in the call), one explain per method, to keep the file quick on lavapipe.
 
 use shadercam_cam::{ExplainOptions, Explainer, Method, Targets};
 use shadercam_suite::{
@@ -56,7 +58,7 @@ fn cpu_map(method: Method, a: &[f32], w: &[f32], hw: usize) -> Vec<f64> {
 fn every_closed_form_method_matches_its_cpu_formula() {
     let mut ex = default_explainer(gpu());
     let names = fixture_names();
-    let x = fixture_inputs(&names[..2]);
+    let x = fixture_inputs(&names[1..2]);
     let fc = ex.model.fc_weight.clone();
     let k = ex.model.num_features;
     // The six closed-form gradient methods (the newer ones have their own tests below).
@@ -140,9 +142,9 @@ fn eigencam_matches_a_cpu_principal_component() {
         ..Default::default()
     };
     let out = ex
-        .explain(&fixture_inputs(&names[..2]), 224, &[], &opts)
+        .explain(&fixture_inputs(&names[1..2]), 224, &[], &opts)
         .unwrap();
-    for (name, e) in names.iter().zip(&out) {
+    for (name, e) in names[1..].iter().zip(&out) {
         let want: Vec<f32> = cpu_eigencam(e.features.as_ref().unwrap(), 49, ex.model.num_features)
             .iter()
             .map(|&v| v as f32)
@@ -398,7 +400,7 @@ fn cpu_new_map(method: Method, a: &[f32], net: &Net, c: usize) -> Vec<f64> {
     }
 }
 
-/// GradCAMElementWise, FEM, AblationCAM, FinerCAM and ShapleyCAM (ReST) on two fixtures,
+/// GradCAMElementWise, FEM, AblationCAM, FinerCAM and ShapleyCAM (ReST) on photo_chelsea,
 /// top-2 targets, against the CPU versions above. Measured relative L2 on lavapipe: ≤ 3e-7
 /// (f32 sums of 2048 terms); the bound 1e-4 leaves room for other adapters' summation order
 /// and for the numerical derivatives (their truncation error is ~1e-10 relative).
@@ -406,7 +408,7 @@ fn cpu_new_map(method: Method, a: &[f32], net: &Net, c: usize) -> Vec<f64> {
 fn the_newer_closed_forms_match_their_cpu_versions() {
     let mut ex = default_explainer(gpu());
     let names = fixture_names();
-    let x = fixture_inputs(&names[..2]);
+    let x = fixture_inputs(&names[1..2]);
     let (fc, bias) = (ex.model.fc_weight.clone(), ex.model.fc_bias.clone());
     let k = ex.model.num_features;
     for method in [
@@ -423,7 +425,7 @@ fn the_newer_closed_forms_match_their_cpu_versions() {
             ..Default::default()
         };
         let out = ex.explain(&x, 224, &[], &opts).unwrap();
-        for (name, e) in names.iter().zip(&out) {
+        for (name, e) in names[1..].iter().zip(&out) {
             let net = Net {
                 logits: &e.logits,
                 fc: &fc,
@@ -546,13 +548,13 @@ fn cpu_sobel(x_hwc: &[f32], crop: usize, mean: [f32; 3], std: [f32; 3]) -> Vec<u
     out
 }
 
-/// SobelCAM's heatmap is the CPU Sobel map / 255 exactly (every pixel, two images, every
+/// SobelCAM's heatmap is the CPU Sobel map / 255 exactly (every pixel of photo_chelsea, every
 /// target), and its overlay is drawn from it.
 #[test]
 fn sobelcam_is_opencvs_sobel_of_the_crop() {
     let mut ex = default_explainer(gpu());
     let names = fixture_names();
-    let x = fixture_inputs(&names[..2]);
+    let x = fixture_inputs(&names[1..2]);
     let (mean, std) = (ex.model.preprocess.mean, ex.model.preprocess.std);
     let opts = ExplainOptions {
         method: Method::SobelCam,
