@@ -331,7 +331,9 @@ impl CamStage {
     ) -> Result<CamPlan, CamError> {
         let (targets, method) = (&opts.targets, opts.method);
         if !method.implemented() {
-            return Err(CamError::Options(format!("{method} is not implemented yet")));
+            return Err(CamError::Options(format!(
+                "{method} is not implemented yet"
+            )));
         }
         let (s, fixed) = Shape::check(&forward, targets, method, opts.seed)?;
         let b = Buffers::new(ctx, &s, &fixed)?;
@@ -362,7 +364,10 @@ impl CamStage {
             // EigenGradCAM, or --eigen-smooth: the projection replaces the weighted sum.
             let linear = eigen::Kernel::Linear;
             ds.extend(self.plan_projection(ctx, &forward, &s, &b, rows, linear)?);
-        } else if !matches!(method, Method::EigenCam | Method::KpcaCam | Method::SobelCam) {
+        } else if !matches!(
+            method,
+            Method::EigenCam | Method::KpcaCam | Method::SobelCam
+        ) {
             let clamp = method == Method::GradCamElementWise;
             ds.push(self.plan_weighted_sum(ctx, &forward, &s, &b, clamp)?);
         }

@@ -61,7 +61,9 @@ pub fn explain(a: ExplainArgs) -> Result<bool> {
     // --metrics: the faithfulness metrics of each image's first map, in its --json record.
     let metric_opts = a.metrics.options(&opts);
     if metric_opts.is_some() && (!a.json || methods.len() > 1) {
-        bail!(Usage("--metrics adds to the --json record of a single --method: use --json".into()));
+        bail!(Usage(
+            "--metrics adds to the --json record of a single --method: use --json".into()
+        ));
     }
     let metric_stage = match &metric_opts {
         Some(_) => Some(shadercam_cam::metrics::MetricStage::new(&ex.ctx)?),
