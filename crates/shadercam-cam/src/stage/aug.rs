@@ -6,7 +6,7 @@
 
 use super::{CamPlan, CamStage, Normalisation, OriginalOverlay};
 use crate::shaders::WORKGROUP_1D;
-use crate::uniforms::{AugParams, OverlayParams, UpParams};
+use crate::uniforms::{AugParams, OverlayParams};
 use shadercam_kernels::{Dispatch, GpuContext, GpuError, linear_grid};
 
 /// The dispatches and buffers of one aug-smoothed batch.
@@ -116,72 +116,8 @@ impl CamStage {
         place: [f32; 4],
         rect: [u32; 4],
     ) -> Result<OriginalOverlay, GpuError> {
-        let px = width * height;
-        let img = ctx.storage_from("original image", rgba)?;
-        let up = ctx.storage("original heat", (px * 4) as u64)?;
-        let output = ctx.storage("original overlay", (px * 4) as u64)?;
-        let max_bits = ctx.storage("original overlay max", 4)?;
-        let none = ctx.storage("unused", 16)?;
-        // Map coordinate m = (c + 0.5)·f/crop − 0.5 → crop coordinate c = (m + 0.5)·crop/f − 0.5.
-        let (kx, ky) = (
-            plan.crop as f32 / plan.fw as f32,
-            plan.crop as f32 / plan.fh as f32,
-        );
-        let up_p = UpParams {
-            maps: 1,
-            src_h: plan.crop as u32,
-            src_w: plan.crop as u32,
-            dst_h: height as u32,
-            dst_w: width as u32,
-            src_base: map as u32,
-            total: px as u32,
-            _pad: 0,
-            scale_x: place[0] * kx,
-            offset_x: (place[1] + 0.5) * kx - 0.5,
-            scale_y: place[2] * ky,
-            offset_y: (place[3] + 0.5) * ky - 0.5,
-        };
-        let grid = linear_grid(ctx, px, WORKGROUP_1D);
-        let op = OverlayParams {
-            maps: 1,
-            h: height as u32,
-            w: width as u32,
-            mode: 1,
-            targets: 1,
-            map_base: 0,
-            dim: 0.45,
-            rect,
-            ..Default::default()
-        };
-        let dispatches = vec![
-            Dispatch::builder("original upsample", &self.upsample)
-                .uniform(&up_p)
-                .bind(&aug.mean)
-                .bind(&up)
-                .workgroups(grid)
-                .build(ctx)?,
-            Dispatch::builder("original blend", &self.blend)
-                .uniform(&op)
-                .bind(&up)
-                .bind(&none)
-                .bind(&img)
-                .bind(&max_bits)
-                .workgroups(grid)
-                .build(ctx)?,
-            Dispatch::builder("original finish", &self.finish)
-                .uniform(&op)
-                .bind(&up)
-                .bind(&none)
-                .bind(&img)
-                .bind(&max_bits)
-                .bind(&output)
-                .workgroups(grid)
-                .build(ctx)?,
-        ];
-        Ok(OriginalOverlay {
-            dispatches,
-            output,
-            max_bits,
-        })
+        let place = super::overlay::place_in_crop(plan, place);
+        let src = (&aug.mean, (plan.crop, plan.crop));
+        self.overlay_from(ctx, src, map, (width, height), rgba, place, rect)
     }
 }

@@ -125,30 +125,37 @@ impl CamStage {
         place: [f32; 4],
         rect: [u32; 4],
     ) -> Result<OriginalOverlay, GpuError> {
+        // SobelCAM's map is the crop-sized heatmap, drawn from crop coordinates.
+        if plan.method == crate::Method::SobelCam {
+            let place = place_in_crop(plan, place);
+            let src = (&plan.heat, (plan.crop, plan.crop));
+            return self.overlay_from(ctx, src, map, (width, height), rgba, place, rect);
+        }
+        let src = (&plan.norm, (plan.fh, plan.fw));
+        self.overlay_from(ctx, src, map, (width, height), rgba, place, rect)
+    }
+
+    /// The dispatches of an overlay on an original picture, from map `map` of `src`
+    /// (`[maps, sh, sw]`): upsample it onto the picture with `place` (a picture pixel in `src`'s
+    /// coordinates), then blend and finish as on the crop. Shared by plain runs, SobelCAM and
+    /// aug-smooth's mean.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn overlay_from(
+        &self,
+        ctx: &GpuContext,
+        (src, (sh, sw)): (&wgpu::Buffer, (usize, usize)),
+        map: usize,
+        (width, height): (usize, usize),
+        rgba: &[u32],
+        place: [f32; 4],
+        rect: [u32; 4],
+    ) -> Result<OriginalOverlay, GpuError> {
         let px = width * height;
         let img = ctx.storage_from("original image", rgba)?;
         let up = ctx.storage("original heat", (px * 4) as u64)?;
         let output = ctx.storage("original overlay", (px * 4) as u64)?;
         let max_bits = ctx.storage("original overlay max", 4)?;
         let none = ctx.storage("unused", 16)?;
-        // SobelCAM's map is the crop-sized heatmap: move `place` from layer4-map coordinates
-        // (c + 0.5)·f/crop − 0.5 to crop coordinates.
-        let sobel = plan.method == crate::Method::SobelCam;
-        let (src, (sh, sw), place) = if sobel {
-            let (kx, ky) = (
-                plan.crop as f32 / plan.fw as f32,
-                plan.crop as f32 / plan.fh as f32,
-            );
-            let p = [
-                place[0] * kx,
-                (place[1] + 0.5) * kx - 0.5,
-                place[2] * ky,
-                (place[3] + 0.5) * ky - 0.5,
-            ];
-            (&plan.heat, (plan.crop, plan.crop), p)
-        } else {
-            (&plan.norm, (plan.fh, plan.fw), place)
-        };
         let up_p = UpParams {
             maps: 1,
             src_h: sh as u32,
@@ -164,14 +171,6 @@ impl CamStage {
             offset_y: place[3],
         };
         let grid = linear_grid(ctx, px, WORKGROUP_1D);
-        let mut dispatches = vec![
-            Dispatch::builder("original upsample", &self.upsample)
-                .uniform(&up_p)
-                .bind(src)
-                .bind(&up)
-                .workgroups(grid)
-                .build(ctx)?,
-        ];
         let op = OverlayParams {
             maps: 1,
             h: height as u32,
@@ -183,7 +182,13 @@ impl CamStage {
             rect,
             ..Default::default()
         };
-        dispatches.push(
+        let dispatches = vec![
+            Dispatch::builder("original upsample", &self.upsample)
+                .uniform(&up_p)
+                .bind(src)
+                .bind(&up)
+                .workgroups(grid)
+                .build(ctx)?,
             Dispatch::builder("original blend", &self.blend)
                 .uniform(&op)
                 .bind(&up)
@@ -192,8 +197,6 @@ impl CamStage {
                 .bind(&max_bits)
                 .workgroups(grid)
                 .build(ctx)?,
-        );
-        dispatches.push(
             Dispatch::builder("original finish", &self.finish)
                 .uniform(&op)
                 .bind(&up)
@@ -203,13 +206,28 @@ impl CamStage {
                 .bind(&output)
                 .workgroups(grid)
                 .build(ctx)?,
-        );
+        ];
         Ok(OriginalOverlay {
             dispatches,
             output,
             max_bits,
         })
     }
+}
+
+/// `place` (a picture pixel in layer4-map coordinates, `m = (c + 0.5)·f/crop − 0.5`) moved to
+/// crop coordinates `c = (m + 0.5)·crop/f − 0.5`, for maps that exist only at the crop's size.
+pub(super) fn place_in_crop(plan: &CamPlan, place: [f32; 4]) -> [f32; 4] {
+    let (kx, ky) = (
+        plan.crop as f32 / plan.fw as f32,
+        plan.crop as f32 / plan.fh as f32,
+    );
+    [
+        place[0] * kx,
+        (place[1] + 0.5) * kx - 0.5,
+        place[2] * ky,
+        (place[3] + 0.5) * ky - 0.5,
+    ]
 }
 
 /// cv2.resize's INTER_LINEAR placement for `src` → `dst`: `s = (d + 0.5)·src/dst - 0.5`.
