@@ -9,6 +9,9 @@ use shadercam_kernels::{Dispatch, submit_and_wait};
 /// minimum bytes moved (0 where not meaningful).
 pub struct DispatchRow {
     pub label: String,
+    /// The kernel that runs it: for the network's steps [`shadercam_kernels::Step::kernel`]
+    /// (which convolution form runs each layer), for the CAM stage's the pipeline label.
+    pub kernel: String,
     pub shape: String,
     pub macs: u64,
     pub bytes: u64,
@@ -90,6 +93,7 @@ pub fn dispatch_table(
             let [b, h, w, c] = s.out_shape;
             DispatchRow {
                 label: s.dispatch.label.clone(),
+                kernel: s.kernel.clone(),
                 shape: format!("{b}x{h}x{w}x{c}"),
                 macs: s.macs,
                 bytes: s.bytes,
@@ -99,6 +103,7 @@ pub fn dispatch_table(
         .collect();
     rows.extend(cp.dispatches().map(|d| DispatchRow {
         label: d.label.clone(),
+        kernel: d.label.clone(),
         shape: String::new(),
         macs: 0,
         bytes: 0,

@@ -12,10 +12,13 @@ pub struct GpuContext {
     pub info: wgpu::AdapterInfo,
     pub limits: wgpu::Limits,
     pub features: wgpu::Features,
-    /// Whether the device was created with cooperative matrices (tensor cores) that the f16
-    /// convolution can use ([`crate::cooperative_matrix_usable`]); then `--precision f16`
-    /// runs [`crate::ConvVariant::Cooperative`]. `SHADERCAM_COOPERATIVE_MATRIX=0` turns them off.
-    pub cooperative_matrix: bool,
+    /// The cooperative-matrix (tensor-core) shape the f16 convolution uses on this device
+    /// ([`crate::choose_cooperative_shape`]), if any; the device was then created with them, and
+    /// `--precision f16` on a GPU runs [`crate::ConvVariant::Cooperative`].
+    /// `SHADERCAM_COOPERATIVE_MATRIX=0` turns them off.
+    pub cooperative: Option<crate::CoopShape>,
+    /// Why [`GpuContext::cooperative`] is `None`, for `selftest` and error messages.
+    pub cooperative_refusal: Option<String>,
     /// The first error wgpu reported outside an error scope (e.g. device loss mid-batch).
     uncaptured: Arc<Mutex<Option<String>>>,
     lost: Arc<std::sync::atomic::AtomicBool>,
@@ -32,7 +35,7 @@ fn type_rank(t: wgpu::DeviceType) -> u8 {
     }
 }
 
-/// Native APIs before OpenGL: wgpu's GL backend is the last resort for compute.
+/// Native APIs before anything else wgpu may offer.
 fn backend_rank(b: wgpu::Backend) -> u8 {
     match b {
         wgpu::Backend::Vulkan | wgpu::Backend::Metal | wgpu::Backend::Dx12 => 0,
@@ -56,23 +59,15 @@ impl GpuContext {
     }
 
     async fn new_async(adjust: impl FnOnce(&mut wgpu::Limits)) -> Result<Self, GpuError> {
-        // Native APIs first; OpenGL only when they find nothing (its EGL probing is noisy and
-        // its compute support the weakest). WGPU_BACKEND overrides both.
-        let explicit = std::env::var_os("WGPU_BACKEND").is_some();
+        // The native APIs (Vulkan, Metal, DX12): the only backends this build compiles (the
+        // workspace's wgpu features leave out OpenGL ES). WGPU_BACKEND narrows them.
         let mut desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
-        if !explicit {
+        if std::env::var_os("WGPU_BACKEND").is_none() {
             desc.backends = wgpu::Backends::PRIMARY;
         }
-        let mut backends = desc.backends;
-        let mut instance = wgpu::Instance::new(desc);
+        let backends = desc.backends;
+        let instance = wgpu::Instance::new(desc);
         let mut adapters = instance.enumerate_adapters(backends).await;
-        if adapters.is_empty() && !explicit {
-            let mut desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
-            desc.backends = wgpu::Backends::all();
-            backends = desc.backends;
-            instance = wgpu::Instance::new(desc);
-            adapters = instance.enumerate_adapters(backends).await;
-        }
         let found: Vec<String> = adapters
             .iter()
             .map(|a| {
@@ -113,15 +108,21 @@ impl GpuContext {
         // convolution can use them, and unless SHADERCAM_COOPERATIVE_MATRIX=0.
         let coop_features =
             wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX | wgpu::Features::SUBGROUP;
-        let cooperative_matrix = std::env::var("SHADERCAM_COOPERATIVE_MATRIX")
-            .map_or(true, |v| v != "0")
-            && crate::precision::cooperative_matrix_usable(
+        let choice = if std::env::var("SHADERCAM_COOPERATIVE_MATRIX").is_ok_and(|v| v == "0") {
+            Err("turned off by SHADERCAM_COOPERATIVE_MATRIX=0".to_owned())
+        } else {
+            crate::precision::choose_cooperative_shape(
                 adapter.features() & (wanted | coop_features),
                 &adapter.cooperative_matrix_properties(),
                 &limits,
                 (info.subgroup_min_size, info.subgroup_max_size),
-            );
-        let experimental_features = if cooperative_matrix {
+            )
+        };
+        let (cooperative, cooperative_refusal) = match choice {
+            Ok(shape) => (Some(shape), None),
+            Err(why) => (None, Some(why)),
+        };
+        let experimental_features = if cooperative.is_some() {
             features |= coop_features;
             // The workspace denies unsafe code; this is its one exception. wgpu makes enabling
             // its EXPERIMENTAL_* features unsafe because their implementation may still have
@@ -166,7 +167,8 @@ impl GpuContext {
             info,
             limits,
             features,
-            cooperative_matrix,
+            cooperative,
+            cooperative_refusal,
             uncaptured,
             lost,
         })

@@ -7,7 +7,7 @@
 use crate::GpuError;
 use crate::context::GpuContext;
 use crate::dispatch::{Dispatch, OVERRIDES_1D, WORKGROUP_1D, compute_pipeline, grid, linear_grid};
-use crate::precision::Precision;
+use crate::precision::{CoopShape, Precision};
 use crate::shaders::{self, Elem};
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -76,10 +76,11 @@ pub enum ConvVariant {
     /// (benches/README.md).
     Direct,
     /// `shaders/conv2d.wgsl` with its tile multiply done by cooperative matrices (tensor
-    /// cores; [`crate::shaders::with_cooperative_matrix`]): the same tiles, addressing and
-    /// epilogue as `Tiled`, f16 operands and f32 accumulators. Only with [`Precision::F16`], on
-    /// adapters where [`crate::cooperative_matrix_usable`] holds ([`GpuContext::cooperative_matrix`]).
-    Cooperative,
+    /// cores; [`crate::shaders::with_cooperative_matrix`]) of the given fragment shape: the
+    /// same tiles, addressing and epilogue as `Tiled`, f16 operands and f32 accumulators. Only
+    /// with [`Precision::F16`], on adapters with cooperative matrices
+    /// ([`GpuContext::cooperative`], chosen by [`crate::choose_cooperative_shape`]).
+    Cooperative(CoopShape),
 }
 
 impl ConvVariant {
@@ -89,23 +90,58 @@ impl ConvVariant {
     /// Output pixels (GEMM rows) covered by one unit of `tiles_m`.
     fn rows_per_tile(self) -> usize {
         match self {
-            ConvVariant::Tiled | ConvVariant::Cooperative => TILED_PIXELS,
+            ConvVariant::Tiled | ConvVariant::Cooperative(_) => TILED_PIXELS,
             ConvVariant::Direct => DIRECT_PIXELS,
         }
     }
 
     /// The variant the network uses on an adapter of type `device_type` in `precision`
-    /// (already resolved), `cooperative` saying whether the adapter's cooperative matrices are
-    /// usable: `Direct` on CPU adapters, `Cooperative` for f16 where it can, `Tiled` otherwise.
+    /// (already resolved), `cooperative` being the adapter's cooperative-matrix shape if any:
+    /// `Direct` on CPU adapters (faster there than either tiled form, cooperative matrices
+    /// included: benches/README.md), `Cooperative` for f16 on GPUs that have them, `Tiled`
+    /// otherwise. `SHADERCAM_CONV` overrides it ([`ConvVariant::from_env`]).
     pub fn preferred(
         device_type: wgpu::DeviceType,
         precision: Precision,
-        cooperative: bool,
+        cooperative: Option<CoopShape>,
     ) -> ConvVariant {
-        match device_type {
-            wgpu::DeviceType::Cpu => ConvVariant::Direct,
-            _ if precision == Precision::F16 && cooperative => ConvVariant::Cooperative,
+        match (device_type, cooperative) {
+            (wgpu::DeviceType::Cpu, _) => ConvVariant::Direct,
+            (_, Some(shape)) if precision == Precision::F16 => ConvVariant::Cooperative(shape),
             _ => ConvVariant::Tiled,
+        }
+    }
+
+    /// The variant `SHADERCAM_CONV` names, for benchmarks and checks of one kernel through the
+    /// whole network: `tiled`, `direct` or `coop` (the adapter's cooperative shape; needs
+    /// `--precision f16`). `None` when unset or `auto`; an error for anything else.
+    pub fn from_env(cooperative: Option<CoopShape>) -> Result<Option<ConvVariant>, String> {
+        let Ok(v) = std::env::var("SHADERCAM_CONV") else {
+            return Ok(None);
+        };
+        match v.as_str() {
+            "" | "auto" => Ok(None),
+            "tiled" => Ok(Some(ConvVariant::Tiled)),
+            "direct" => Ok(Some(ConvVariant::Direct)),
+            "coop" | "cooperative" => match cooperative {
+                Some(shape) => Ok(Some(ConvVariant::Cooperative(shape))),
+                None => Err(
+                    "SHADERCAM_CONV=coop, but this adapter has no usable cooperative matrices                      (`shadercam selftest` says why)"
+                        .into(),
+                ),
+            },
+            other => Err(format!(
+                "SHADERCAM_CONV={other:?}: expected auto, tiled, direct or coop"
+            )),
+        }
+    }
+
+    /// The kernel's short name: `conv2d`, `conv2d_direct`, `conv2d_coop8x8`, `conv2d_coop16x16`.
+    pub fn kernel_name(self) -> String {
+        match self {
+            ConvVariant::Tiled => "conv2d".into(),
+            ConvVariant::Direct => "conv2d_direct".into(),
+            ConvVariant::Cooperative(s) => format!("conv2d_coop{0}x{0}", s.frag),
         }
     }
 }
@@ -155,14 +191,14 @@ pub struct ConvKernel {
 
 impl ConvKernel {
     /// Every form the network can build: each variant in each precision on each buffer type
-    /// it allows (the cooperative-matrix one only in f16). For tests that validate them all.
+    /// it allows (the cooperative-matrix one only in f16, in the shapes of
+    /// [`ConvKernel::COOPERATIVE_SHAPES`]). For tests that validate them all.
     pub fn all() -> Vec<ConvKernel> {
         let mut out = Vec::new();
-        for variant in [
-            ConvVariant::Tiled,
-            ConvVariant::Direct,
-            ConvVariant::Cooperative,
-        ] {
+        let variants = [ConvVariant::Tiled, ConvVariant::Direct]
+            .into_iter()
+            .chain(Self::COOPERATIVE_SHAPES.map(ConvVariant::Cooperative));
+        for variant in variants {
             for precision in [Precision::F32, Precision::F16Weights, Precision::F16] {
                 for input in [Elem::F32, Elem::F16] {
                     for output in [Elem::F32, Elem::F16] {
@@ -193,7 +229,7 @@ impl ConvKernel {
                 self.precision, self.io
             ));
         }
-        if self.variant == ConvVariant::Cooperative && self.precision != Precision::F16 {
+        if matches!(self.variant, ConvVariant::Cooperative(_)) && self.precision != Precision::F16 {
             return Err(format!(
                 "the cooperative-matrix convolution multiplies f16, not {}",
                 self.precision
@@ -203,13 +239,9 @@ impl ConvKernel {
     }
 
     /// The kernel's name in labels and messages: `conv2d`, `conv2d_direct (f16w)`,
-    /// `conv2d_coop (f16, f32 -> f16)`.
+    /// `conv2d_coop8x8 (f16, f32 -> f16)`.
     pub fn name(&self) -> String {
-        let base = match self.variant {
-            ConvVariant::Tiled => "conv2d",
-            ConvVariant::Direct => "conv2d_direct",
-            ConvVariant::Cooperative => "conv2d_coop",
-        };
+        let base = self.variant.kernel_name();
         match self.precision {
             Precision::F16 => format!(
                 "{base} (f16, {} -> {})",
@@ -225,7 +257,7 @@ impl ConvKernel {
     /// `Cooperative`) tile-multiply blocks swapped.
     pub fn source(&self) -> String {
         let template = match self.variant {
-            ConvVariant::Tiled | ConvVariant::Cooperative => shaders::CONV2D,
+            ConvVariant::Tiled | ConvVariant::Cooperative(_) => shaders::CONV2D,
             ConvVariant::Direct => shaders::CONV2D_DIRECT,
         };
         let src = match self.precision {
@@ -236,7 +268,7 @@ impl ConvKernel {
         if self.precision != Precision::F16 {
             return src;
         }
-        let cooperative = self.variant == ConvVariant::Cooperative;
+        let cooperative = matches!(self.variant, ConvVariant::Cooperative(_));
         let mut aliases = vec![
             ("In4", self.io.input),
             ("Res4", Elem::F16),
@@ -247,22 +279,23 @@ impl ConvKernel {
             aliases.push(("Operand", Elem::F16));
         }
         let src = shaders::with_precision_block(&src, &aliases, cooperative);
-        if cooperative {
-            shaders::with_cooperative_matrix(&src)
-        } else {
-            src
+        match self.variant {
+            ConvVariant::Cooperative(shape) => shaders::with_cooperative_matrix(&src, shape),
+            _ => src,
         }
     }
 
-    /// The pipeline-overridable constants its pipeline is created with, on an adapter whose
-    /// subgroups have `subgroup_size` invocations (only the cooperative form needs that).
-    pub fn constants(&self, subgroup_size: u32) -> Vec<(&'static str, f64)> {
+    /// The pipeline-overridable constants its pipeline is created with.
+    pub fn constants(&self) -> Vec<(&'static str, f64)> {
         match self.variant {
-            ConvVariant::Tiled => Vec::new(),
+            ConvVariant::Tiled | ConvVariant::Cooperative(_) => Vec::new(),
             ConvVariant::Direct => OVERRIDES_1D.to_vec(),
-            ConvVariant::Cooperative => shaders::cooperative_overrides(subgroup_size),
         }
     }
+
+    /// The cooperative shapes [`ConvKernel::all`] includes: lavapipe 26's 8x8 on subgroups of 8
+    /// and NVIDIA's 16x16 on subgroups of 32.
+    pub const COOPERATIVE_SHAPES: [CoopShape; 2] = [CoopShape::new(8, 8), CoopShape::new(16, 32)];
 }
 
 /// The buffers of one convolution, in the shader's binding order (1..=5; binding 0 is the
@@ -285,8 +318,8 @@ pub struct Conv2d {
     pub precision: Precision,
     /// The variant the network uses on this adapter. Tests may set another.
     pub preferred: ConvVariant,
-    /// The adapter's subgroup size (its minimum), for the cooperative form's constants.
-    subgroup_size: u32,
+    /// The adapter's cooperative-matrix shape, if it has usable ones.
+    cooperative: Option<CoopShape>,
     pipelines: Mutex<HashMap<(ConvVariant, ConvIo), wgpu::ComputePipeline>>,
 }
 
@@ -310,14 +343,18 @@ impl Conv2d {
                 what: format!("the {precision} convolution"),
                 message,
             })?;
+        let refuse = |message: String| GpuError::Create {
+            what: format!("the {precision} convolution"),
+            message,
+        };
+        let preferred = match ConvVariant::from_env(ctx.cooperative).map_err(refuse)? {
+            Some(v) => v,
+            None => ConvVariant::preferred(ctx.info.device_type, precision, ctx.cooperative),
+        };
         let conv = Self {
             precision,
-            preferred: ConvVariant::preferred(
-                ctx.info.device_type,
-                precision,
-                ctx.cooperative_matrix,
-            ),
-            subgroup_size: ctx.info.subgroup_min_size,
+            preferred,
+            cooperative: ctx.cooperative,
             pipelines: Mutex::new(HashMap::new()),
         };
         conv.pipeline(ctx, conv.preferred, conv.io())?;
@@ -351,18 +388,28 @@ impl Conv2d {
             message,
         };
         kernel.check().map_err(refuse)?;
-        if variant == ConvVariant::Cooperative && !ctx.cooperative_matrix {
-            return Err(refuse(format!(
-                "{} has no usable cooperative matrices (16x16x16, f16 in, f32 accumulator; see GpuContext::cooperative_matrix)",
-                ctx.describe()
-            )));
+        if let ConvVariant::Cooperative(shape) = variant {
+            // Another fragment size than the chosen one may run (tests run the 16x16 form on
+            // lavapipe), but only on the device's cooperative matrices and subgroup size.
+            match self.cooperative {
+                None => {
+                    return Err(refuse(format!(
+                        "{} has no usable cooperative matrices ({})",
+                        ctx.describe(),
+                        ctx.cooperative_refusal.as_deref().unwrap_or("turned off")
+                    )));
+                }
+                Some(have) if have.subgroup_size != shape.subgroup_size => {
+                    return Err(refuse(format!(
+                        "the kernel was made for subgroups of {}, the adapter's have {}",
+                        shape.subgroup_size, have.subgroup_size
+                    )));
+                }
+                Some(_) => {}
+            }
         }
-        let pipeline = compute_pipeline(
-            ctx,
-            &kernel.name(),
-            &kernel.source(),
-            &kernel.constants(self.subgroup_size),
-        )?;
+        let pipeline =
+            compute_pipeline(ctx, &kernel.name(), &kernel.source(), &kernel.constants())?;
         cache.insert((variant, io), pipeline.clone());
         Ok(pipeline)
     }
@@ -425,7 +472,7 @@ impl Conv2d {
         let p = self.params(variant, s, flags);
         let max_dim = ctx.limits.max_compute_workgroups_per_dimension;
         let workgroups = match variant {
-            ConvVariant::Tiled | ConvVariant::Cooperative => {
+            ConvVariant::Tiled | ConvVariant::Cooperative(_) => {
                 let (x, y) = grid(p.tiles_m, max_dim);
                 (x, y, s.cout.div_ceil(TILED_CHANNELS) as u32)
             }

@@ -39,7 +39,7 @@ pub use linear::{Linear, LinearParams};
 pub use network::{GpuResNet, Kernels};
 pub use plan::{BufRef, Plan, Step};
 pub use pool::{GapParams, GlobalAvgPool, MaxPool, PoolParams};
-pub use precision::{Precision, cooperative_matrix_usable};
+pub use precision::{CoopShape, Precision, choose_cooperative_shape};
 pub use profile::{submit_and_wait, time_dispatches};
 pub use shaders::Elem;
 

@@ -12,7 +12,7 @@
 
 use crate::GpuError;
 use crate::context::GpuContext;
-use crate::conv::{CONV_RELU, CONV_RESIDUAL, Conv2d, ConvBuffers, ConvIo};
+use crate::conv::{CONV_RELU, CONV_RESIDUAL, Conv2d, ConvBuffers, ConvIo, ConvKernel};
 use crate::dispatch::{Dispatch, encode};
 use crate::linear::Linear;
 use crate::plan::{BufRef, Plan, Step};
@@ -153,6 +153,25 @@ impl GpuResNet {
         (max * act).max(last * 4) as u64
     }
 
+    /// `(layer, kernel)` for every convolution of the plan for `batch` images of `h`x`w`
+    /// (built and cached as [`GpuResNet::plan`] does): which form of the convolution runs each
+    /// layer, e.g. `("layer1.0.conv2", "conv2d_coop8x8 (f16, f16 -> f16)")`.
+    pub fn conv_kernels(
+        &mut self,
+        ctx: &GpuContext,
+        batch: usize,
+        h: usize,
+        w: usize,
+    ) -> Result<Vec<(String, String)>, GpuError> {
+        Ok(self
+            .plan(ctx, batch, h, w)?
+            .steps
+            .iter()
+            .filter(|s| s.kernel.starts_with("conv2d"))
+            .map(|s| (s.dispatch.label.clone(), s.kernel.clone()))
+            .collect())
+    }
+
     /// The largest batch whose buffers fit the adapter's binding limits for `h`x`w` inputs.
     pub fn max_batch(&self, ctx: &GpuContext, h: usize, w: usize) -> usize {
         (ctx.max_binding_bytes() / self.bytes_per_image(h, w).max(1)).max(1) as usize
@@ -245,9 +264,16 @@ impl GpuResNet {
             let bytes = batch * ih * iw * c.cin * io.input.bytes()
                 + c.kh * c.kw * c.cin * c.cout * weight_bytes
                 + batch * oh * ow * c.cout * (io.output.bytes() + res.is_some() as usize * e_act);
+            let kernel = ConvKernel {
+                variant: k.conv2d.preferred,
+                precision: k.conv2d.precision,
+                io,
+            }
+            .name();
             Ok((
                 Step {
                     dispatch: d,
+                    kernel,
                     stage: stage.to_owned(),
                     output: BufRef::Act(dst),
                     out_shape: [batch, oh, ow, c.cout],
@@ -291,6 +317,7 @@ impl GpuResNet {
         )?;
         steps.push(Step {
             dispatch: d,
+            kernel: "maxpool".into(),
             stage: "maxpool".into(),
             output: BufRef::Act(1),
             out_shape: [batch, ph, pw, self.stem.cout],
@@ -356,6 +383,7 @@ impl GpuResNet {
             .dispatch(ctx, "avgpool", (batch, hw.0 * hw.1, c), &acts[x], &pooled)?;
         steps.push(Step {
             dispatch: d,
+            kernel: "global_avg_pool".into(),
             stage: "avgpool".into(),
             output: BufRef::Pooled,
             out_shape: [batch, 1, 1, c],
@@ -374,6 +402,7 @@ impl GpuResNet {
         )?;
         steps.push(Step {
             dispatch: d,
+            kernel: "linear".into(),
             stage: "fc".into(),
             output: BufRef::Logits,
             out_shape: [batch, 1, 1, self.num_classes],

@@ -11,6 +11,10 @@ use crate::shaders::Elem;
 /// A dispatch plus where its result lands, so tests can stop after any stage and read it.
 pub struct Step {
     pub dispatch: Dispatch,
+    /// The kernel that runs it: the convolution form's name (`conv2d_direct (f16, f16 -> f16)`,
+    /// `conv2d_coop8x8 (f16, f32 -> f16)`, [`crate::ConvKernel::name`]), `maxpool`,
+    /// `global_avg_pool` or `linear`.
+    pub kernel: String,
     /// e.g. `stem`, `maxpool`, `layer1.0`, `layer4.2`, `avgpool`, `fc`; empty for inner convs.
     pub stage: String,
     /// Which buffer holds the output, and its NHWC shape (channels padded).

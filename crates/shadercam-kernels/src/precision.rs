@@ -1,6 +1,6 @@
 //! Numeric precision of the network ([`Precision`], `--precision`) and the choices that depend
-//! on the adapter: what `auto` means on it ([`Precision::resolve`]) and whether its cooperative
-//! matrices (tensor cores) can run the f16 convolution ([`cooperative_matrix_usable`]). The
+//! on the adapter: what `auto` means on it ([`Precision::resolve`]) and which cooperative-matrix
+//! shape (tensor cores) the f16 convolution runs with there ([`choose_cooperative_shape`]). The
 //! choices are plain functions of what the adapter reports, so they are unit-tested without one.
 
 use crate::shaders::{COOPERATIVE_WORKGROUP_BYTES, Elem};
@@ -27,7 +27,7 @@ pub enum Precision {
     F16Weights,
     /// f16 weights and activations, f32 accumulation (`--precision f16`): half the memory
     /// traffic of every layer. Each product of two f16 is exact in f32, so the arithmetic is a
-    /// tensor core's (f16 x f16 + f32); on adapters with cooperative matrices it runs on them
+    /// tensor core's (f16 x f16 + f32); on GPUs with cooperative matrices it runs on them
     /// ([`crate::ConvVariant::Cooperative`]). Needs the adapter's `SHADER_F16`.
     F16,
     /// The fastest of the above that the adapter runs within the tested tolerance
@@ -91,32 +91,172 @@ impl std::fmt::Display for Precision {
     }
 }
 
-/// Whether the cooperative-matrix convolution can run on an adapter: it offers a 16x16x16
-/// configuration with f16 A/B and an f32 accumulator (`properties`, from
-/// `Adapter::cooperative_matrix_properties`), the features it needs (`SHADER_F16`, `SUBGROUP`
-/// for the subgroup index, `EXPERIMENTAL_COOPERATIVE_MATRIX`), enough workgroup memory for
-/// its tiles ([`COOPERATIVE_WORKGROUP_BYTES`]), and a fixed subgroup size of 16, 32 or 64
-/// (`subgroup_sizes`: the adapter's min and max). The kernel deals the 16 blocks of its tile
-/// to the subgroups by a pipeline constant made from that size, so a size that varies between
-/// dispatches (min != max, as on some AMD and Intel GPUs) is not usable.
-pub fn cooperative_matrix_usable(
+/// The shape the cooperative-matrix convolution runs with: square `frag` x `frag` x `frag`
+/// fragments (f16 A and B, f32 accumulator), on subgroups of `subgroup_size` invocations.
+///
+/// The kernel keeps the f16 SIMT kernel's 64x64 output tile, 256 invocations and 16-deep K
+/// step (`shaders/conv2d.wgsl`); what follows from the shape is how that tile is cut:
+/// `(64 / frag)²` blocks of `frag` x `frag`, dealt to the `256 / subgroup_size` subgroups of a
+/// workgroup, `16 / frag` fragment multiplies per block per K step. Workgroup memory is the
+/// same for every shape ([`COOPERATIVE_WORKGROUP_BYTES`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct CoopShape {
+    /// M = N = K of one fragment: 8 (lavapipe 26, Apple) or 16 (NVIDIA, AMD RDNA3).
+    pub frag: u32,
+    /// Invocations per subgroup (fixed on the adapter).
+    pub subgroup_size: u32,
+}
+
+impl CoopShape {
+    pub const fn new(frag: u32, subgroup_size: u32) -> Self {
+        Self {
+            frag,
+            subgroup_size,
+        }
+    }
+
+    /// Subgroups per 256-invocation workgroup.
+    pub fn subgroups(self) -> u32 {
+        256 / self.subgroup_size
+    }
+
+    /// `frag` x `frag` blocks in the 64x64 tile.
+    pub fn blocks(self) -> u32 {
+        (64 / self.frag) * (64 / self.frag)
+    }
+
+    /// Blocks each subgroup accumulates: at least one. Fewer blocks than subgroups happens
+    /// only for 16x16 fragments on subgroups of 8, which no adapter offers (see
+    /// [`CoopShape::within_spec`]); then two subgroups compute each block.
+    pub fn blocks_per_subgroup(self) -> u32 {
+        (self.blocks() / self.subgroups()).max(1)
+    }
+
+    /// Fragment multiplies along K per 16-deep K step.
+    pub fn k_fragments(self) -> u32 {
+        16 / self.frag
+    }
+
+    /// Whether the tile has a block for every subgroup, so that each block is computed once.
+    /// [`choose_cooperative_shape`] picks only such shapes; the others exist for the test that
+    /// runs the 16x16 form on lavapipe's 8-wide subgroups.
+    pub fn within_spec(self) -> bool {
+        self.blocks() >= self.subgroups()
+    }
+
+    /// The WGSL matrix type, `coop_mat8x8` or `coop_mat16x16`.
+    pub fn wgsl_type(self) -> String {
+        format!("coop_mat{0}x{0}", self.frag)
+    }
+
+    /// `8x8x8` or `16x16x16`.
+    pub fn mnk(self) -> String {
+        format!("{0}x{0}x{0}", self.frag)
+    }
+}
+
+impl std::fmt::Display for CoopShape {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} f16 -> f32 on subgroups of {} ({} blocks of {}x{} per 64x64 tile, {} per subgroup)",
+            self.mnk(),
+            self.subgroup_size,
+            self.blocks(),
+            self.frag,
+            self.frag,
+            self.blocks_per_subgroup()
+        )
+    }
+}
+
+/// The cooperative-matrix shape the f16 convolution uses on an adapter, or why it cannot use
+/// any. From what the adapter reports: its features (`SHADER_F16`, `SUBGROUP` for the subgroup
+/// index, `EXPERIMENTAL_COOPERATIVE_MATRIX`), `properties` (from
+/// `Adapter::cooperative_matrix_properties`), limits (workgroup memory for the tiles,
+/// [`COOPERATIVE_WORKGROUP_BYTES`], and 256 invocations) and subgroup sizes (min, max).
+///
+/// - Only square fragments of 8 or 16 with f16 A/B and an **f32 accumulator**: an f16
+///   accumulator would round every partial sum to 11 bits, where the f16 SIMT kernel sums in
+///   f32. Of those, 16 before 8 (a quarter of the fragment operations per tile).
+/// - The subgroup size must be fixed (min == max): blocks are dealt to subgroups by a constant
+///   compiled into the shader, so a size that varies between pipelines (some AMD and Intel
+///   GPUs report 32..64 or 8..32) is refused. It must be 4 to 64 (a power of two) and leave a
+///   block for every subgroup ([`CoopShape::within_spec`]).
+pub fn choose_cooperative_shape(
     features: wgpu::Features,
     properties: &[wgpu::CooperativeMatrixProperties],
     limits: &wgpu::Limits,
     subgroup_sizes: (u32, u32),
-) -> bool {
+) -> Result<CoopShape, String> {
     use wgpu::CooperativeScalarType as S;
     let needed = wgpu::Features::SHADER_F16
         | wgpu::Features::SUBGROUP
         | wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX;
-    let shape = properties.iter().any(|p| {
-        (p.m_size, p.n_size, p.k_size) == (16, 16, 16) && p.ab_type == S::F16 && p.cr_type == S::F32
-    });
+    if !features.contains(needed) {
+        return Err(format!(
+            "the adapter lacks {:?}",
+            needed.difference(features)
+        ));
+    }
+    if properties.is_empty() {
+        return Err("the adapter lists no cooperative-matrix configuration".into());
+    }
+    let offered: Vec<String> = properties
+        .iter()
+        .map(|p| {
+            format!(
+                "{}x{}x{} {:?}->{:?}",
+                p.m_size, p.n_size, p.k_size, p.ab_type, p.cr_type
+            )
+        })
+        .collect();
+    let square_f32 = |frag: u32| {
+        properties.iter().any(|p| {
+            (p.m_size, p.n_size, p.k_size) == (frag, frag, frag)
+                && p.ab_type == S::F16
+                && p.cr_type == S::F32
+        })
+    };
+    let frags: Vec<u32> = [16, 8].into_iter().filter(|&f| square_f32(f)).collect();
+    if frags.is_empty() {
+        return Err(format!(
+            "none of the offered configurations ({}) is 8x8x8 or 16x16x16 with f16 inputs and an \
+             f32 accumulator",
+            offered.join(", ")
+        ));
+    }
     let (min, max) = subgroup_sizes;
-    features.contains(needed)
-        && shape
-        && limits.max_compute_workgroup_storage_size >= COOPERATIVE_WORKGROUP_BYTES
-        && limits.max_compute_invocations_per_workgroup >= 256
-        && min == max
-        && matches!(min, 16 | 32 | 64)
+    if min != max {
+        return Err(format!(
+            "the subgroup size varies ({min}..{max}); the kernel needs a fixed one"
+        ));
+    }
+    if limits.max_compute_workgroup_storage_size < COOPERATIVE_WORKGROUP_BYTES {
+        return Err(format!(
+            "{} bytes of workgroup memory, the kernel needs {COOPERATIVE_WORKGROUP_BYTES}",
+            limits.max_compute_workgroup_storage_size
+        ));
+    }
+    if limits.max_compute_invocations_per_workgroup < 256 {
+        return Err(format!(
+            "{} invocations per workgroup, the kernel needs 256",
+            limits.max_compute_invocations_per_workgroup
+        ));
+    }
+    if !matches!(min, 4 | 8 | 16 | 32 | 64) {
+        return Err(format!(
+            "subgroups of {min}: the kernel deals its blocks to subgroups of 4 to 64"
+        ));
+    }
+    frags
+        .iter()
+        .map(|&f| CoopShape::new(f, min))
+        .find(|s| s.within_spec())
+        .ok_or_else(|| {
+            format!(
+                "subgroups of {min} outnumber the {}x{} blocks of the 64x64 tile",
+                frags[0], frags[0]
+            )
+        })
 }

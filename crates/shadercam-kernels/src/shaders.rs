@@ -151,90 +151,95 @@ fn load_w(i: u32) -> vec4<f32> {
 }
 
 /// Workgroup memory of the cooperative-matrix form of `conv2d.wgsl`, in bytes: the two f16
-/// tiles (64x16 and 16x64) and the f32 64x64 product. An adapter must allow this much for the
-/// form to be chosen; tests/layout.rs checks it against the shader.
+/// tiles (64x16 and 16x64) and the f32 64x64 product, for every fragment shape. An adapter must
+/// allow this much for the form to be chosen; tests/precision.rs checks it against the shader.
 pub const COOPERATIVE_WORKGROUP_BYTES: u32 = 2 * 1024 * 2 + 64 * 64 * 4;
-
-/// The pipeline-overridable constant of the cooperative-matrix form: `SUBGROUPS`, subgroups
-/// per 256-invocation workgroup, for an adapter whose subgroups have `subgroup_size`
-/// invocations.
-pub fn cooperative_overrides(subgroup_size: u32) -> Vec<(&'static str, f64)> {
-    vec![("SUBGROUPS", (256 / subgroup_size.max(1)) as f64)]
-}
 
 /// Replaces the tile multiply of `conv2d.wgsl` (blocks `multiply-decls`, `entry`,
 /// `multiply-init`, `multiply`, `multiply-finish`) by cooperative-matrix operations (tensor
-/// cores): per K step of 16, each subgroup loads 16x16 f16 blocks of the same two workgroup
-/// tiles the SIMT form fills and multiply-adds them into 16x16 f32 accumulators
-/// (`coopMultiplyAdd`); after the K loop the accumulators go to a 64x64 f32 tile in workgroup
-/// memory, from which every invocation takes the 4x4 block the SIMT form would have computed,
-/// into the same epilogue. Tile loads, addressing, padding and epilogue are shared.
+/// cores) of `shape`: the 64x64 output tile is cut into `F` x `F` blocks (`F` = `shape.frag`,
+/// 8 or 16); per 16-deep K step, each subgroup loads `F` x `F` f16 fragments of the same two
+/// workgroup tiles the SIMT form fills and multiply-adds them into its blocks' f32
+/// accumulators (`coopMultiplyAdd`); after the K loop the accumulators go to a 64x64 f32 tile
+/// in workgroup memory, from which every invocation takes the 4x4 block the SIMT form would
+/// have computed, into the same epilogue. Tile loads, addressing, padding and epilogue are
+/// shared.
 ///
-/// The 16 blocks of the 64x64 tile are dealt to the workgroup's subgroups: subgroup `s` takes
-/// blocks `s + j·SUBGROUPS`, `j < 16 / SUBGROUPS`. `SUBGROUPS` is a pipeline constant
-/// ([`cooperative_overrides`]), so that every branch on it is uniform, as cooperative
-/// operations require; the adapter's subgroup size must therefore be fixed and 16, 32 or 64
-/// ([`crate::cooperative_matrix_usable`]). The source still needs the `precision` block with
-/// f16 tiles and `cooperative` set.
-pub fn with_cooperative_matrix(src: &str) -> String {
-    const DECLS: &str =
-        "// Cooperative-matrix form (shaders.rs, with_cooperative_matrix): the 64x64 f32 product,
-// row-major [BM][BN], from where the epilogue reads it.
+/// Block `b` (pixels `F·(b / NB)` .., channels `F·(b % NB)` .., `NB = 64 / F` blocks per row)
+/// goes to subgroup `b % SUBGROUPS`: subgroup `s` accumulates blocks `s + j·SUBGROUPS`,
+/// `j < shape.blocks_per_subgroup()`. Every cooperative operation must be reached by the whole
+/// workgroup (naga's uniformity rule), so the subgroup index only moves pointers and the
+/// counts are WGSL constants written here from `shape`. The source still needs the `precision`
+/// block with f16 tiles and `cooperative` set.
+pub fn with_cooperative_matrix(src: &str, shape: crate::CoopShape) -> String {
+    let (f, mat) = (shape.frag, shape.wgsl_type());
+    let per = shape.blocks_per_subgroup();
+    let decls = format!(
+        "// Cooperative-matrix form (shaders.rs, with_cooperative_matrix) for {shape}.
+const FRAG: u32 = {f}u;          // M = N = K of one fragment
+const NB: u32 = BM / FRAG;       // blocks per tile row (and column)
+const BLOCKS: u32 = NB * NB;     // blocks per 64x64 tile
+const SUBGROUPS: u32 = {sgs}u;     // subgroups per workgroup: 256 / subgroup size ({sg})
+// The 64x64 f32 product, row-major [BM][BN], from where the epilogue reads it.
 var<workgroup> tile_c: array<f32, 4096>;
-// Subgroups per workgroup (256 / subgroup size: 4, 8 or 16), set by the Rust side.
-override SUBGROUPS: u32;
-";
-    const ENTRY: &str = "        @builtin(subgroup_id) sg_id: u32,
-";
-    const INIT: &str =
-        "    // The accumulators of this subgroup's (at most 4) 16x16 blocks of the tile.
-    var c0 = coop_mat16x16<f32, C>();
-    var c1 = coop_mat16x16<f32, C>();
-    var c2 = coop_mat16x16<f32, C>();
-    var c3 = coop_mat16x16<f32, C>();
-    let blocks = 16u / SUBGROUPS; // blocks per subgroup: uniform (a pipeline constant)
-";
-    // Block b of C: pixels 16·(b / 4) .., channels 16·(b % 4) ... Its A rows are a column-major
-    // 16x16 piece of tile_a ([BK][BM]: stride BM), its B columns a row-major piece of tile_b
-    // ([BK][BN]: stride BN). Offsets and strides are multiples of 16 bytes, as Vulkan asks.
-    const MULTIPLY: &str = "        // C block b += A[16 pixels of b, 16 k] x B[16 k, 16 channels of b], f16 in, f32 accumulate.
-        {
-            let b = sg_id;
-            let a = coopLoad<coop_mat16x16<f16, A>>(&tile_a[(b / 4u) * 16u], BM);
-            let w = coopLoadT<coop_mat16x16<f16, B>>(&tile_b[(b % 4u) * 16u], BN);
-            c0 = coopMultiplyAdd(a, w, c0);
-        }
-        if (blocks > 1u) {
-            let b = sg_id + SUBGROUPS;
-            let a = coopLoad<coop_mat16x16<f16, A>>(&tile_a[(b / 4u) * 16u], BM);
-            let w = coopLoadT<coop_mat16x16<f16, B>>(&tile_b[(b % 4u) * 16u], BN);
-            c1 = coopMultiplyAdd(a, w, c1);
-        }
-        if (blocks > 2u) {
-            let b2 = sg_id + 2u * SUBGROUPS;
-            let a2 = coopLoad<coop_mat16x16<f16, A>>(&tile_a[(b2 / 4u) * 16u], BM);
-            let w2 = coopLoadT<coop_mat16x16<f16, B>>(&tile_b[(b2 % 4u) * 16u], BN);
-            c2 = coopMultiplyAdd(a2, w2, c2);
-            let b3 = sg_id + 3u * SUBGROUPS;
-            let a3 = coopLoad<coop_mat16x16<f16, A>>(&tile_a[(b3 / 4u) * 16u], BM);
-            let w3 = coopLoadT<coop_mat16x16<f16, B>>(&tile_b[(b3 % 4u) * 16u], BN);
-            c3 = coopMultiplyAdd(a3, w3, c3);
-        }
-";
-    const FINISH: &str = "    // Every block to tile_c (row-major [BM][BN]), then each invocation takes its 4x4 block:
+",
+        sgs = shape.subgroups(),
+        sg = shape.subgroup_size,
+    );
+    let entry = "        @builtin(subgroup_id) sg_id: u32,\n".to_owned();
+    let mut init = format!(
+        "    // The f32 accumulators of this subgroup's {per} block(s) of the tile: blocks
+    // (sg_id + j·SUBGROUPS) % BLOCKS for j < {per}.
+"
+    );
+    for j in 0..per {
+        init.push_str(&format!("    var c{j} = {mat}<f32, C>();\n"));
+    }
+    if !shape.within_spec() {
+        init.push_str(
+            "    // Fewer blocks than subgroups (16x16 fragments on subgroups of 8, offered by no
+    // adapter): subgroups s and s + BLOCKS compute block s alike and store the same values.
+",
+        );
+    }
+    // A of block b: rows F·(b / NB) .., a column-major piece of tile_a ([BK][BM]: stride BM);
+    // B: columns F·(b % NB) .., a row-major piece of tile_b ([BK][BN]: stride BN). Offsets and
+    // strides are multiples of 16 bytes, as Vulkan asks.
+    let mut multiply = format!(
+        "        // C[block] += A[F pixels, F k] x B[F k, F channels], f16 in, f32 accumulate, over
+        // the {kf} fragment(s) of this K step.
+        for (var kf = 0u; kf < BK / FRAG; kf++) {{
+",
+        kf = shape.k_fragments()
+    );
+    for j in 0..per {
+        multiply.push_str(&format!(
+            "            {{
+                let b = (sg_id + {j}u * SUBGROUPS) % BLOCKS;
+                let a = coopLoad<{mat}<f16, A>>(&tile_a[kf * FRAG * BM + (b / NB) * FRAG], BM);
+                let w = coopLoadT<{mat}<f16, B>>(&tile_b[kf * FRAG * BN + (b % NB) * FRAG], BN);
+                c{j} = coopMultiplyAdd(a, w, c{j});
+            }}
+"
+        ));
+    }
+    multiply.push_str("        }\n");
+    let mut finish = String::from(
+        "    // Every block to tile_c (row-major [BM][BN]), then each invocation takes its 4x4 block:
     // pixels ty*4 .. +3, channels tx*4 .. +3, as the SIMT form computes them.
-    coopStoreT(c0, &tile_c[(sg_id / 4u) * 16u * BN + (sg_id % 4u) * 16u], BN);
-    if (blocks > 1u) {
-        let b = sg_id + SUBGROUPS;
-        coopStoreT(c1, &tile_c[(b / 4u) * 16u * BN + (b % 4u) * 16u], BN);
+",
+    );
+    for j in 0..per {
+        finish.push_str(&format!(
+            "    {{
+        let b = (sg_id + {j}u * SUBGROUPS) % BLOCKS;
+        coopStoreT(c{j}, &tile_c[(b / NB) * FRAG * BN + (b % NB) * FRAG], BN);
+    }}
+"
+        ));
     }
-    if (blocks > 2u) {
-        let b2 = sg_id + 2u * SUBGROUPS;
-        coopStoreT(c2, &tile_c[(b2 / 4u) * 16u * BN + (b2 % 4u) * 16u], BN);
-        let b3 = sg_id + 3u * SUBGROUPS;
-        coopStoreT(c3, &tile_c[(b3 / 4u) * 16u * BN + (b3 % 4u) * 16u], BN);
-    }
-    workgroupBarrier();
+    finish.push_str(
+        "    workgroupBarrier();
     let c_at = ty * 4u * BN + tx * 4u;
     let acc0 = vec4<f32>(tile_c[c_at], tile_c[c_at + 1u], tile_c[c_at + 2u], tile_c[c_at + 3u]);
     let c_at1 = c_at + BN;
@@ -243,12 +248,13 @@ override SUBGROUPS: u32;
     let acc2 = vec4<f32>(tile_c[c_at2], tile_c[c_at2 + 1u], tile_c[c_at2 + 2u], tile_c[c_at2 + 3u]);
     let c_at3 = c_at + 3u * BN;
     let acc3 = vec4<f32>(tile_c[c_at3], tile_c[c_at3 + 1u], tile_c[c_at3 + 2u], tile_c[c_at3 + 3u]);
-";
-    let src = swap_block(src, "multiply-decls", DECLS);
-    let src = swap_block(&src, "entry", ENTRY);
-    let src = swap_block(&src, "multiply-init", INIT);
-    let src = swap_block(&src, "multiply", MULTIPLY);
-    swap_block(&src, "multiply-finish", FINISH)
+",
+    );
+    let src = swap_block(src, "multiply-decls", &decls);
+    let src = swap_block(&src, "entry", &entry);
+    let src = swap_block(&src, "multiply-init", &init);
+    let src = swap_block(&src, "multiply", &multiply);
+    swap_block(&src, "multiply-finish", &finish)
 }
 
 /// The `precision` block of `maxpool.wgsl` for activations stored as `act`.

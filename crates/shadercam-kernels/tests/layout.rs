@@ -95,7 +95,7 @@ fn kernels() -> Vec<Kernel> {
     }
     for k in ConvKernel::all() {
         let base = match k.variant {
-            ConvVariant::Tiled | ConvVariant::Cooperative => "conv2d",
+            ConvVariant::Tiled | ConvVariant::Cooperative(_) => "conv2d",
             ConvVariant::Direct => "conv2d_direct",
         };
         out.push(Kernel {

@@ -3,13 +3,14 @@
 //! (and fails without them), the cooperative form also compiles to SPIR-V (what Vulkan gets)
 //! and differs from the f16 SIMT form only in its tile-multiply blocks, and the choices made
 //! from what an adapter reports (precision `auto`, cooperative matrices, kernel variant) are
-//! checked against listed adapters.
+//! checked against listed adapters: the cooperative-matrix shape is chosen from property lists
+//! recorded on lavapipe 26, an NVIDIA H200 and an RDNA3-like GPU.
 //!
 //! Run: `cargo test -p shadercam-kernels --test precision`.
 
 use naga::valid::{Capabilities, ValidationFlags, Validator};
 use shadercam_kernels::{
-    ConvIo, ConvKernel, ConvVariant, Elem, Precision, cooperative_matrix_usable, shaders,
+    ConvIo, ConvKernel, ConvVariant, CoopShape, Elem, Precision, choose_cooperative_shape, shaders,
 };
 
 /// Parses `src` and validates it allowing only `caps`.
@@ -30,7 +31,7 @@ fn capabilities(k: &ConvKernel) -> Capabilities {
     if k.precision == Precision::F16 {
         caps |= Capabilities::SHADER_FLOAT16;
     }
-    if k.variant == ConvVariant::Cooperative {
+    if matches!(k.variant, ConvVariant::Cooperative(_)) {
         caps |= Capabilities::COOPERATIVE_MATRIX | Capabilities::SUBGROUP;
     }
     caps
@@ -39,8 +40,9 @@ fn capabilities(k: &ConvKernel) -> Capabilities {
 #[test]
 fn every_convolution_form_validates_with_only_the_capabilities_it_needs() {
     let all = ConvKernel::all();
-    // 2 variants x (f32, f16w) + 2 variants x 4 f16 buffer types + 4 cooperative.
-    assert_eq!(all.len(), 2 * 2 + 2 * 4 + 4, "{all:#?}");
+    // 2 variants x (f32, f16w) + 2 variants x 4 f16 buffer types + 4 per cooperative shape.
+    let shapes = ConvKernel::COOPERATIVE_SHAPES.len();
+    assert_eq!(all.len(), 2 * 2 + 2 * 4 + 4 * shapes, "{all:#?}");
     for k in &all {
         let caps = capabilities(k);
         validate_with(&k.name(), &k.source(), caps).unwrap_or_else(|e| panic!("{e}"));
@@ -82,48 +84,117 @@ const MULTIPLY_BLOCKS: [&str; 5] = [
     "multiply-finish",
 ];
 
+/// Every cooperative shape the kernel can be made for (8 or 16 on subgroups of 4 to 64, and
+/// the out-of-spec 16x16 on subgroups of 8 that tests/cooperative.rs runs on lavapipe).
+fn all_coop_shapes() -> Vec<CoopShape> {
+    let mut out = Vec::new();
+    for frag in [8, 16] {
+        for sg in [4, 8, 16, 32, 64] {
+            let s = CoopShape::new(frag, sg);
+            if s.within_spec() || (frag, sg) == (16, 8) {
+                out.push(s);
+            }
+        }
+    }
+    out
+}
+
+/// Each cooperative form validates, for every shape, and uses the fragment type and counts of
+/// its shape.
+#[test]
+fn every_cooperative_shape_validates() {
+    for shape in all_coop_shapes() {
+        let k = ConvKernel {
+            variant: ConvVariant::Cooperative(shape),
+            precision: Precision::F16,
+            io: ConvIo::same(Elem::F16),
+        };
+        let src = k.source();
+        validate_with(&format!("{} {shape}", k.name()), &src, capabilities(&k))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let mat = format!("coop_mat{0}x{0}<f32, C>()", shape.frag);
+        assert_eq!(
+            src.matches(&mat).count() as u32,
+            shape.blocks_per_subgroup(),
+            "{shape}: one accumulator per block of the subgroup"
+        );
+        assert!(src.contains(&format!("const SUBGROUPS: u32 = {}u;", shape.subgroups())));
+    }
+    // The counts: 8x8 on lavapipe's subgroups of 8 is 64 blocks over 32 subgroups, two K
+    // fragments per step; 16x16 on NVIDIA's 32 is 16 blocks over 8 subgroups.
+    let lvp = CoopShape::new(8, 8);
+    assert_eq!(
+        (
+            lvp.blocks(),
+            lvp.subgroups(),
+            lvp.blocks_per_subgroup(),
+            lvp.k_fragments()
+        ),
+        (64, 32, 2, 2)
+    );
+    let nv = CoopShape::new(16, 32);
+    assert_eq!(
+        (
+            nv.blocks(),
+            nv.subgroups(),
+            nv.blocks_per_subgroup(),
+            nv.k_fragments()
+        ),
+        (16, 8, 2, 1)
+    );
+    assert!(!CoopShape::new(16, 8).within_spec());
+}
+
 /// The cooperative-matrix form shares everything but its tile multiply with the f16 SIMT
 /// form that CI runs on lavapipe: tile loads, addressing, padding, epilogue, bindings.
 #[test]
 fn the_cooperative_form_differs_from_the_f16_simt_form_only_in_its_tile_multiply() {
-    for io in [
-        ConvIo::same(Elem::F16),
-        ConvIo {
-            input: Elem::F32,
-            output: Elem::F16,
-        },
-        ConvIo {
-            input: Elem::F16,
-            output: Elem::F32,
-        },
-    ] {
-        let form = |variant| ConvKernel {
-            variant,
-            precision: Precision::F16,
-            io,
-        };
-        let (simt, coop) = (
-            form(ConvVariant::Tiled).source(),
-            form(ConvVariant::Cooperative).source(),
-        );
-        assert_ne!(simt, coop);
-        assert_eq!(
-            without_blocks(&simt, &MULTIPLY_BLOCKS),
-            without_blocks(&coop, &MULTIPLY_BLOCKS),
-            "{io:?}: the forms differ outside the tile-multiply blocks"
-        );
-        assert!(coop.contains("coopMultiplyAdd(") && !simt.contains("coopMultiplyAdd("));
+    for shape in all_coop_shapes() {
+        for io in [
+            ConvIo::same(Elem::F16),
+            ConvIo {
+                input: Elem::F32,
+                output: Elem::F16,
+            },
+            ConvIo {
+                input: Elem::F16,
+                output: Elem::F32,
+            },
+        ] {
+            let form = |variant| ConvKernel {
+                variant,
+                precision: Precision::F16,
+                io,
+            };
+            let (simt, coop) = (
+                form(ConvVariant::Tiled).source(),
+                form(ConvVariant::Cooperative(shape)).source(),
+            );
+            assert_ne!(simt, coop);
+            assert_eq!(
+                without_blocks(&simt, &MULTIPLY_BLOCKS),
+                without_blocks(&coop, &MULTIPLY_BLOCKS),
+                "{shape} {io:?}: the forms differ outside the tile-multiply blocks"
+            );
+            assert!(coop.contains("coopMultiplyAdd(") && !simt.contains("coopMultiplyAdd("));
+        }
     }
 }
 
 /// The f16 forms compile to SPIR-V (what wgpu hands a Vulkan driver) with naga's own backend,
-/// the cooperative one with its `SUBGROUPS` constant set as for a 32-wide subgroup (NVIDIA):
-/// catches constructs that validate but that the Vulkan backend cannot express.
+/// the cooperative one in each shape: catches constructs that validate but that the Vulkan
+/// backend cannot express.
 #[test]
 fn the_f16_forms_compile_to_spir_v() {
+    let coop = all_coop_shapes().into_iter().map(|shape| ConvKernel {
+        variant: ConvVariant::Cooperative(shape),
+        precision: Precision::F16,
+        io: ConvIo::same(Elem::F16),
+    });
     for k in ConvKernel::all()
         .into_iter()
         .filter(|k| k.precision == Precision::F16)
+        .chain(coop)
     {
         let name = k.name();
         let module = validate_with(&name, &k.source(), capabilities(&k)).unwrap();
@@ -131,7 +202,7 @@ fn the_f16_forms_compile_to_spir_v() {
             .validate(&module)
             .unwrap();
         let mut constants = naga::back::PipelineConstants::default();
-        for (n, v) in k.constants(32) {
+        for (n, v) in k.constants() {
             constants.insert(n.to_owned(), v);
         }
         let (module, info) = naga::back::pipeline_constants::process_overrides(
@@ -152,49 +223,87 @@ fn the_f16_forms_compile_to_spir_v() {
 }
 
 /// The cooperative form's workgroup memory (tiles and product) is what the adapter check
-/// ([`cooperative_matrix_usable`]) asks for.
+/// ([`choose_cooperative_shape`]) asks for, in every shape.
 #[test]
 fn the_cooperative_form_needs_the_workgroup_memory_the_adapter_check_asks_for() {
-    let k = ConvKernel {
-        variant: ConvVariant::Cooperative,
-        precision: Precision::F16,
-        io: ConvIo::same(Elem::F16),
-    };
-    let module = validate_with(&k.name(), &k.source(), capabilities(&k)).unwrap();
-    let mut layouter = naga::proc::Layouter::default();
-    layouter.update(module.to_ctx()).unwrap();
-    let bytes: u32 = module
-        .global_variables
-        .iter()
-        .filter(|(_, v)| v.space == naga::AddressSpace::WorkGroup)
-        .map(|(_, v)| layouter[v.ty].size)
-        .sum();
-    assert_eq!(bytes, shaders::COOPERATIVE_WORKGROUP_BYTES);
+    for shape in all_coop_shapes() {
+        let k = ConvKernel {
+            variant: ConvVariant::Cooperative(shape),
+            precision: Precision::F16,
+            io: ConvIo::same(Elem::F16),
+        };
+        let module = validate_with(&k.name(), &k.source(), capabilities(&k)).unwrap();
+        let mut layouter = naga::proc::Layouter::default();
+        layouter.update(module.to_ctx()).unwrap();
+        let bytes: u32 = module
+            .global_variables
+            .iter()
+            .filter(|(_, v)| v.space == naga::AddressSpace::WorkGroup)
+            .map(|(_, v)| layouter[v.ty].size)
+            .sum();
+        assert_eq!(bytes, shaders::COOPERATIVE_WORKGROUP_BYTES, "{shape}");
+    }
+}
+
+fn prop(
+    (m, n, k): (u32, u32, u32),
+    ab_type: wgpu::CooperativeScalarType,
+    cr_type: wgpu::CooperativeScalarType,
+) -> wgpu::CooperativeMatrixProperties {
+    wgpu::CooperativeMatrixProperties {
+        m_size: m,
+        n_size: n,
+        k_size: k,
+        ab_type,
+        cr_type,
+        saturating_accumulation: false,
+    }
 }
 
 /// What the NVIDIA H200 reported (benches/gpu, 2026-11-26): f16 inputs only, three shapes,
-/// f16 or f32 accumulators.
+/// f16 or f32 accumulators; subgroups of 32.
 fn h200_properties() -> Vec<wgpu::CooperativeMatrixProperties> {
     use wgpu::CooperativeScalarType::{F16, F32};
     let mut out = Vec::new();
-    for (m, n, k) in [(16, 16, 16), (16, 8, 16), (16, 8, 8)] {
-        for cr_type in [F16, F32] {
-            out.push(wgpu::CooperativeMatrixProperties {
-                m_size: m,
-                n_size: n,
-                k_size: k,
-                ab_type: F16,
-                cr_type,
-                saturating_accumulation: false,
-            });
+    for mnk in [(16, 16, 16), (16, 8, 16), (16, 8, 8)] {
+        for cr in [F16, F32] {
+            out.push(prop(mnk, F16, cr));
         }
     }
     out
 }
 
+/// What wgpu 30 reports on Mesa 26.1.6 lavapipe (2026-12-08, this project's CI machine, AVX2):
+/// 8x8x8 f16 -> f16 and f16 -> f32 (lavapipe also offers u8 -> u32 and s8 -> s32, which
+/// wgpu-hal drops); subgroups of 8, 32 KiB of workgroup memory.
+fn lavapipe26_properties() -> Vec<wgpu::CooperativeMatrixProperties> {
+    use wgpu::CooperativeScalarType::{F16, F32};
+    vec![prop((8, 8, 8), F16, F16), prop((8, 8, 8), F16, F32)]
+}
+
+/// An RDNA3-like list (VK_KHR_cooperative_matrix on RADV: 16x16x16 f16 -> f16 / f32, and
+/// integer shapes wgpu keeps as i32/u32 accumulators).
+fn rdna3_properties() -> Vec<wgpu::CooperativeMatrixProperties> {
+    use wgpu::CooperativeScalarType::{F16, F32, I32, U32};
+    vec![
+        prop((16, 16, 16), F16, F16),
+        prop((16, 16, 16), F16, F32),
+        prop((16, 16, 16), U32, U32),
+        prop((16, 16, 16), I32, I32),
+    ]
+}
+
 fn gpu_limits() -> wgpu::Limits {
     wgpu::Limits {
         max_compute_workgroup_storage_size: 48 << 10,
+        ..wgpu::Limits::default()
+    }
+}
+
+fn lavapipe_limits() -> wgpu::Limits {
+    wgpu::Limits {
+        max_compute_workgroup_storage_size: 32 << 10,
+        max_compute_invocations_per_workgroup: 1024,
         ..wgpu::Limits::default()
     }
 }
@@ -206,65 +315,81 @@ fn coop_features() -> wgpu::Features {
 }
 
 #[test]
-fn cooperative_matrices_are_used_only_where_the_kernel_can_run_on_them() {
-    let (h200, limits, features) = (h200_properties(), gpu_limits(), coop_features());
-    assert!(cooperative_matrix_usable(
-        features,
-        &h200,
-        &limits,
-        (32, 32)
-    ));
-    // Subgroups of 16 or 64 (4 or 16 per workgroup) work too.
-    for s in [16, 64] {
-        assert!(cooperative_matrix_usable(features, &h200, &limits, (s, s)));
-    }
-    // No 16x16x16 f16 -> f32 configuration: only f16 accumulators, or only 8x8 f32 (wgpu's
-    // Metal path), or nothing (lavapipe).
-    let f16_acc: Vec<_> = h200
-        .iter()
-        .filter(|p| p.cr_type == wgpu::CooperativeScalarType::F16)
-        .copied()
-        .collect();
-    let metal = [wgpu::CooperativeMatrixProperties {
-        m_size: 8,
-        n_size: 8,
-        k_size: 8,
-        ab_type: wgpu::CooperativeScalarType::F32,
-        cr_type: wgpu::CooperativeScalarType::F32,
-        saturating_accumulation: false,
-    }];
-    for props in [&f16_acc[..], &metal[..], &[]] {
-        assert!(!cooperative_matrix_usable(
+fn the_cooperative_shape_is_chosen_from_the_recorded_property_lists() {
+    let choose = choose_cooperative_shape;
+    let features = coop_features();
+    // lavapipe 26: 8x8x8 with the f32 accumulator, subgroups of 8.
+    assert_eq!(
+        choose(
             features,
-            props,
-            &limits,
-            (32, 32)
-        ));
+            &lavapipe26_properties(),
+            &lavapipe_limits(),
+            (8, 8)
+        ),
+        Ok(CoopShape::new(8, 8))
+    );
+    // The H200: 16x16x16 (the 16x8 shapes are not square), subgroups of 32.
+    assert_eq!(
+        choose(features, &h200_properties(), &gpu_limits(), (32, 32)),
+        Ok(CoopShape::new(16, 32))
+    );
+    // RDNA3-like, with wave32 or wave64 fixed: 16x16x16 either way.
+    for sg in [32, 64] {
+        assert_eq!(
+            choose(features, &rdna3_properties(), &gpu_limits(), (sg, sg)),
+            Ok(CoopShape::new(16, sg))
+        );
     }
-    // Each missing feature rules it out.
+    // An empty list (lavapipe up to Mesa 25, most GPUs): none, and the reason says so.
+    let err = choose(features, &[], &gpu_limits(), (32, 32)).unwrap_err();
+    assert!(err.contains("no cooperative-matrix configuration"), "{err}");
+}
+
+#[test]
+fn cooperative_matrices_are_refused_where_the_kernel_cannot_run_on_them() {
+    use wgpu::CooperativeScalarType::{F16, F32};
+    let choose = choose_cooperative_shape;
+    let (h200, limits, features) = (h200_properties(), gpu_limits(), coop_features());
+    // Both square sizes offered: 16 first.
+    let both = [prop((8, 8, 8), F16, F32), prop((16, 16, 16), F16, F32)];
+    assert_eq!(
+        choose(features, &both, &limits, (32, 32)),
+        Ok(CoopShape::new(16, 32))
+    );
+    // Only f16 accumulators (the kernel sums in f32), only f32 inputs (wgpu's Metal 8x8 f32),
+    // only non-square shapes: none.
+    let f16_acc: Vec<_> = h200.iter().filter(|p| p.cr_type == F16).copied().collect();
+    let f32_in = [prop((8, 8, 8), F32, F32)];
+    let rect = [prop((16, 8, 16), F16, F32)];
+    for props in [&f16_acc[..], &f32_in[..], &rect[..]] {
+        let err = choose(features, props, &limits, (32, 32)).unwrap_err();
+        assert!(err.contains("f32 accumulator"), "{err}");
+    }
+    // Each missing feature rules it out, and is named.
     for f in [
         wgpu::Features::SHADER_F16,
         wgpu::Features::SUBGROUP,
         wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX,
     ] {
-        assert!(!cooperative_matrix_usable(
-            features - f,
-            &h200,
-            &limits,
-            (32, 32)
-        ));
+        let err = choose(features - f, &h200, &limits, (32, 32)).unwrap_err();
+        assert!(err.contains(&format!("{f:?}")), "{f:?}: {err}");
     }
     // WebGPU's default 16 KiB of workgroup memory is too little for the 20 KiB of tiles.
-    assert!(!cooperative_matrix_usable(
-        features,
-        &h200,
-        &wgpu::Limits::default(),
-        (32, 32)
-    ));
-    // A subgroup size that varies (AMD RDNA: 32 or 64) or 128 wide cannot be dealt blocks by
-    // a pipeline constant.
+    assert!(choose(features, &h200, &wgpu::Limits::default(), (32, 32)).is_err());
+    // A subgroup size that varies (AMD RDNA without a fixed wave size), 128 wide (no 256
+    // workgroup of them), or so small that 16x16 blocks run out (16 blocks, 32 subgroups of 8).
     for sizes in [(32, 64), (128, 128), (8, 8)] {
-        assert!(!cooperative_matrix_usable(features, &h200, &limits, sizes));
+        assert!(
+            choose(features, &h200, &limits, sizes).is_err(),
+            "{sizes:?}"
+        );
+    }
+    // 8x8 on subgroups of 8 up to 64 is fine (64 blocks).
+    for sg in [8, 16, 32, 64] {
+        assert_eq!(
+            choose(features, &lavapipe26_properties(), &limits, (sg, sg)),
+            Ok(CoopShape::new(8, sg))
+        );
     }
 }
 
@@ -272,25 +397,34 @@ fn cooperative_matrices_are_used_only_where_the_kernel_can_run_on_them() {
 fn each_adapter_gets_the_expected_convolution_kernel() {
     use wgpu::DeviceType::{Cpu, DiscreteGpu, IntegratedGpu};
     let pick = ConvVariant::preferred;
-    // CPU adapters (lavapipe) run the direct kernel in every precision.
+    let (lvp, nv) = (Some(CoopShape::new(8, 8)), Some(CoopShape::new(16, 32)));
+    // CPU adapters (lavapipe) run the direct kernel in every precision, cooperative matrices
+    // or not (measured faster there: benches/README.md).
     for p in [Precision::F32, Precision::F16Weights, Precision::F16] {
-        assert_eq!(pick(Cpu, p, false), ConvVariant::Direct);
+        assert_eq!(pick(Cpu, p, None), ConvVariant::Direct);
+        assert_eq!(pick(Cpu, p, lvp), ConvVariant::Direct);
     }
     // GPUs: tensor cores for f16 where usable, else the tiled SIMT kernel.
     assert_eq!(
-        pick(DiscreteGpu, Precision::F16, true),
-        ConvVariant::Cooperative
+        pick(DiscreteGpu, Precision::F16, nv),
+        ConvVariant::Cooperative(CoopShape::new(16, 32))
     );
-    assert_eq!(pick(DiscreteGpu, Precision::F16, false), ConvVariant::Tiled);
+    assert_eq!(pick(DiscreteGpu, Precision::F16, None), ConvVariant::Tiled);
     assert_eq!(
-        pick(IntegratedGpu, Precision::F16, false),
+        pick(IntegratedGpu, Precision::F16, None),
         ConvVariant::Tiled
     );
-    assert_eq!(pick(DiscreteGpu, Precision::F32, true), ConvVariant::Tiled);
+    assert_eq!(pick(DiscreteGpu, Precision::F32, nv), ConvVariant::Tiled);
     assert_eq!(
-        pick(DiscreteGpu, Precision::F16Weights, true),
+        pick(DiscreteGpu, Precision::F16Weights, nv),
         ConvVariant::Tiled
     );
+    // Names in profiles and selftest.
+    assert_eq!(
+        ConvVariant::Cooperative(CoopShape::new(8, 8)).kernel_name(),
+        "conv2d_coop8x8"
+    );
+    assert_eq!(ConvVariant::Direct.kernel_name(), "conv2d_direct");
 }
 
 #[test]
@@ -323,7 +457,7 @@ fn impossible_forms_are_refused_with_a_reason() {
         (ConvVariant::Tiled, Precision::F32, f16_io),
         (ConvVariant::Direct, Precision::F16Weights, f16_io),
         (
-            ConvVariant::Cooperative,
+            ConvVariant::Cooperative(CoopShape::new(8, 8)),
             Precision::F32,
             ConvIo::same(Elem::F32),
         ),

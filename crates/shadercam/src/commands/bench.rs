@@ -70,6 +70,10 @@ pub fn bench(a: BenchArgs) -> Result<()> {
     }
     let (f, c, t) = (median(&mut fwd), median(&mut cam), median(&mut total));
     let ips = batch as f64 * 1e3 / t;
+    // Which convolution form ran each layer (they differ by adapter, precision and
+    // SHADERCAM_CONV: conv2d_direct on CPU adapters, conv2d_coop16x16 on tensor cores, ...).
+    let ctx = ex.ctx.clone();
+    let convs = ex.net.conv_kernels(&ctx, batch, crop, crop)?;
     let info = &ex.ctx.info;
     if a.json {
         outln!(
@@ -78,6 +82,7 @@ pub fn bench(a: BenchArgs) -> Result<()> {
                 "adapter": info.name, "backend": format!("{:?}", info.backend), "device_type": format!("{:?}", info.device_type),
                 "driver": info.driver_info, "batch": batch, "iters": a.iters, "method": a.method.0.name(), "crop": crop,
                 "precision": ex.net.precision().name(),
+                "conv_kernels": convs.iter().map(|(layer, k)| serde_json::json!({"layer": layer, "kernel": k})).collect::<Vec<_>>(),
                 "forward_ms_median": f, "cam_ms_median": c, "total_ms_median": t, "images_per_s": ips,
             })
         )?;
@@ -97,6 +102,9 @@ pub fn bench(a: BenchArgs) -> Result<()> {
             a.method.0,
             ex.net.precision()
         )?;
+        let mut kinds: Vec<&str> = convs.iter().map(|(_, k)| k.as_str()).collect();
+        kinds.dedup();
+        outln!("conv kernels: {}", kinds.join(", "))?;
         outln!("forward  {f:10.3} ms (median)")?;
         outln!("cam      {c:10.3} ms (median)")?;
         outln!(
@@ -143,7 +151,7 @@ pub fn profile(a: ProfileArgs) -> Result<()> {
         let v: Vec<_> = rows
             .iter()
             .zip(&times)
-            .map(|(r, ms)| serde_json::json!({"kernel": r.label, "shape": r.shape, "ms": ms, "gflops": 2.0 * r.macs as f64 / ms / 1e6, "gbps": r.bytes as f64 / ms / 1e6, "share": ms / sum}))
+            .map(|(r, ms)| serde_json::json!({"kernel": r.label, "shader": r.kernel, "shape": r.shape, "ms": ms, "gflops": 2.0 * r.macs as f64 / ms / 1e6, "gbps": r.bytes as f64 / ms / 1e6, "share": ms / sum}))
             .collect();
         outln!(
             "{}",
@@ -161,8 +169,9 @@ pub fn profile(a: ProfileArgs) -> Result<()> {
         }
     )?;
     outln!(
-        "{:<22} {:>16} {:>10} {:>9} {:>8} {:>6}",
+        "{:<22} {:<34} {:>16} {:>10} {:>9} {:>8} {:>6}",
         "kernel",
+        "shader",
         "output (NHWC)",
         "ms",
         "GFLOP/s",
@@ -181,12 +190,13 @@ pub fn profile(a: ProfileArgs) -> Result<()> {
             "-".into()
         };
         outln!(
-            "{:<22} {:>16} {ms:>10.3} {gf:>9} {gb:>8} {:>5.1}%",
+            "{:<22} {:<34} {:>16} {ms:>10.3} {gf:>9} {gb:>8} {:>5.1}%",
             r.label,
+            r.kernel,
             r.shape,
             ms / sum * 100.0
         )?;
     }
-    outln!("{:<22} {:>16} {sum:>10.3}", "total", "")?;
+    outln!("{:<22} {:<34} {:>16} {sum:>10.3}", "total", "", "")?;
     Ok(())
 }

@@ -237,17 +237,32 @@ pub(super) fn precisions(ctx: &GpuContext) -> Vec<Precision> {
 }
 
 /// The convolution kernels this adapter runs in `precision`: Tiled and Direct everywhere, the
-/// cooperative-matrix one in f16 where the adapter's tensor cores can run it.
+/// cooperative-matrix one (in the adapter's fragment shape) in f16 wherever the adapter has
+/// usable cooperative matrices.
 pub(super) fn conv_variants(ctx: &GpuContext, precision: Precision) -> Vec<ConvVariant> {
     let mut v = ConvVariant::ALL.to_vec();
-    if precision == Precision::F16 && ctx.cooperative_matrix {
-        v.push(ConvVariant::Cooperative);
+    if let (Precision::F16, Some(shape)) = (precision, ctx.cooperative) {
+        v.push(ConvVariant::Cooperative(shape));
     }
     v
 }
 
+/// `tiled`, `direct`, `coop8x8`, `coop16x16`: the kernel's name in check names.
 pub(super) fn variant_name(v: ConvVariant) -> String {
-    format!("{v:?}").to_lowercase()
+    v.kernel_name()
+        .strip_prefix("conv2d_")
+        .map_or_else(|| "tiled".to_owned(), str::to_owned)
+}
+
+/// The header line on cooperative matrices: the shape the f16 convolution uses, or why none.
+fn cooperative_line(ctx: &GpuContext) -> String {
+    match (ctx.cooperative, &ctx.cooperative_refusal) {
+        (Some(shape), _) => format!(
+            "{} (conv2d_coop{}x{} checked in f16 below)",
+            shape, shape.frag, shape.frag
+        ),
+        (None, why) => format!("none usable: {}", why.as_deref().unwrap_or("not asked for")),
+    }
 }
 
 /// The optional features shadercam asks for, and whether this device has them.
@@ -282,6 +297,7 @@ pub fn selftest(a: SelftestArgs) -> Result<bool> {
             .map(|(n, on)| format!("{n} {}", if *on { "yes" } else { "no" }))
             .collect();
         outln!("features  {}", list.join(", "))?;
+        outln!("coop      {}", cooperative_line(&ctx))?;
         if let Some(f) = &a.inject_fault {
             outln!("FAULT INJECTED into every check whose name contains {f:?}: those must FAIL")?;
         }
@@ -325,6 +341,12 @@ pub fn selftest(a: SelftestArgs) -> Result<bool> {
             "driver": info.driver,
             "driver_info": info.driver_info,
             "features": features.iter().map(|(n, on)| (n.to_string(), json!(on))).collect::<serde_json::Map<_, _>>(),
+            "cooperative_matrix": ctx.cooperative.map(|s| json!({
+                "fragment": s.mnk(),
+                "subgroup_size": s.subgroup_size,
+                "kernel": ConvVariant::Cooperative(s).kernel_name(),
+            })),
+            "cooperative_matrix_refusal": ctx.cooperative_refusal,
             "fault_injected": a.inject_fault,
             "checks": r.checks.iter().map(Check::json).collect::<Vec<_>>(),
             "passed": failed == 0,
