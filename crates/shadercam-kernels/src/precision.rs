@@ -194,10 +194,19 @@ pub fn choose_cooperative_shape(
         | wgpu::Features::SUBGROUP
         | wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX;
     if !features.contains(needed) {
-        return Err(format!(
-            "the adapter lacks {:?}",
-            needed.difference(features)
-        ));
+        let missing: Vec<&str> = [
+            (wgpu::Features::SHADER_F16, "SHADER_F16"),
+            (wgpu::Features::SUBGROUP, "SUBGROUP"),
+            (
+                wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX,
+                "EXPERIMENTAL_COOPERATIVE_MATRIX",
+            ),
+        ]
+        .into_iter()
+        .filter(|(f, _)| !features.contains(*f))
+        .map(|(_, name)| name)
+        .collect();
+        return Err(format!("the adapter lacks {}", missing.join(" and ")));
     }
     if properties.is_empty() {
         return Err("the adapter lists no cooperative-matrix configuration".into());

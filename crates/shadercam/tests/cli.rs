@@ -365,6 +365,41 @@ fn bench_and_profile_report_their_fields() {
     assert!(
         b["forward_ms_median"].as_f64().unwrap() > 0.0 && b["images_per_s"].as_f64().unwrap() > 0.0
     );
+    // The convolution form that ran each of ResNet-50's 53 convolutions (f32: conv2d on GPUs,
+    // conv2d_direct on CPU adapters).
+    let convs = b["conv_kernels"].as_array().unwrap();
+    assert_eq!(convs.len(), 53, "{b}");
+    assert_eq!(convs[0]["layer"], "conv1");
+    assert!(
+        convs.iter().all(|c| c["kernel"]
+            .as_str()
+            .is_some_and(|k| k == "conv2d" || k == "conv2d_direct")),
+        "{b}"
+    );
+    // f16 with the tensor-core kernel forced: every layer says so (where the adapter has
+    // cooperative matrices; elsewhere the run is refused with the reason).
+    let out = common::output(
+        common::shadercam()
+            .args([
+                "bench", "--batch", "1", "--iters", "1", "--warmup", "0", "--json",
+            ])
+            .args(["--precision", "f16"])
+            .env("SHADERCAM_CONV", "coop")
+            .env_remove("SHADERCAM_WEIGHTS"),
+    );
+    if out.status.success() {
+        let b = &json_lines(&out)[0];
+        let convs = b["conv_kernels"].as_array().unwrap();
+        assert!(
+            convs
+                .iter()
+                .all(|c| c["kernel"].as_str().unwrap().starts_with("conv2d_coop")),
+            "{b}"
+        );
+    } else {
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("no usable cooperative matrices"), "{err}");
+    }
     let out = run_ok(&["profile", "--json"]);
     let p = &json_lines(&out)[0];
     let kernels = p["kernels"].as_array().unwrap();
@@ -372,7 +407,12 @@ fn bench_and_profile_report_their_fields() {
         kernels.len() > 50,
         "every conv of ResNet-50 plus the CAM stage"
     );
-    assert!(kernels.iter().any(|k| k["kernel"] == "layer4.2.conv3"));
+    assert!(kernels.iter().any(|k| {
+        k["kernel"] == "layer4.2.conv3"
+            && k["shader"]
+                .as_str()
+                .is_some_and(|s| s.starts_with("conv2d"))
+    }));
     let share: f64 = kernels.iter().map(|k| k["share"].as_f64().unwrap()).sum();
     assert!((share - 1.0).abs() < 1e-6);
 }
@@ -398,7 +438,7 @@ fn no_adapter_is_an_error_with_instructions() {
         ),
     ];
     for (key, value, needles) in cases {
-        let out = Command::new(env!("CARGO_BIN_EXE_shadercam"))
+        let out = common::shadercam()
             .args(["classify", img.to_str().unwrap()])
             .env(key, value)
             .output()
@@ -414,7 +454,7 @@ fn no_adapter_is_an_error_with_instructions() {
 fn ctrl_c_stops_between_images_and_leaves_only_whole_files() {
     use std::io::{BufRead, BufReader};
     let out_dir = tmp("ctrlc");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_shadercam"))
+    let mut child = common::shadercam()
         .args([
             "explain",
             fixture("images").to_str().unwrap(),
@@ -465,7 +505,7 @@ fn a_closed_stdout_ends_the_run_quietly() {
     use std::io::BufRead;
     use std::os::unix::process::ExitStatusExt;
     // One image per batch: the later records are written well after the pipe is closed.
-    let mut child = Command::new(env!("CARGO_BIN_EXE_shadercam"))
+    let mut child = common::shadercam()
         .args([
             "classify",
             fixture("images").to_str().unwrap(),

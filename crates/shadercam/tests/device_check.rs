@@ -11,10 +11,36 @@ fn the_device_check_dry_run_writes_its_table_and_json() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let out = std::env::temp_dir().join(format!("shadercam-device-check-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&out);
+    // Under .ci/mesa26.sh's env.sh every shadercam process starts through SHADERCAM_RUNNER
+    // (Mesa 26's dynamic loader): the script gets a one-line wrapper that does so.
+    let bin = match std::env::var("SHADERCAM_RUNNER")
+        .ok()
+        .filter(|r| !r.is_empty())
+    {
+        Some(runner) => {
+            std::fs::create_dir_all(&out).unwrap();
+            let wrapper = out.join("shadercam");
+            std::fs::write(
+                &wrapper,
+                format!(
+                    "#!/bin/sh\nexec '{runner}' '{}' \"$@\"\n",
+                    env!("CARGO_BIN_EXE_shadercam")
+                ),
+            )
+            .unwrap();
+            std::fs::set_permissions(
+                &wrapper,
+                std::os::unix::fs::PermissionsExt::from_mode(0o755),
+            )
+            .unwrap();
+            wrapper
+        }
+        None => env!("CARGO_BIN_EXE_shadercam").into(),
+    };
     let run = Command::new("bash")
         .arg(root.join("benches/gpu/device-check.sh"))
         .arg("--dry-run")
-        .env("SHADERCAM_BIN", env!("CARGO_BIN_EXE_shadercam"))
+        .env("SHADERCAM_BIN", &bin)
         .env("OUT", &out)
         .env_remove("SHADERCAM_WEIGHTS")
         .env_remove("BATCHES")

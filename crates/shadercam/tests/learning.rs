@@ -8,7 +8,6 @@
 
 use serde_json::Value;
 use std::path::PathBuf;
-use std::process::Command;
 
 mod common;
 
@@ -223,7 +222,7 @@ fn method_all_draws_the_gallery() {
     let _ = std::fs::remove_dir_all(&dir);
 
     // One method's extras need a single method.
-    let bad = Command::new(env!("CARGO_BIN_EXE_shadercam"))
+    let bad = common::shadercam()
         .args([
             "explain",
             &a,

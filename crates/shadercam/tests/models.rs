@@ -7,7 +7,7 @@
 use serde_json::Value;
 use shadercam_hub::testing::TestServer;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 mod common;
 
@@ -28,7 +28,7 @@ fn tmp(name: &str) -> PathBuf {
 /// `shadercam args...` with the hub and torch.hub pointed at `server` and caches under `home`,
 /// plus `extra` environment variables.
 fn run(server: &TestServer, home: &Path, args: &[&str], extra: &[(&str, &str)]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_shadercam"));
+    let mut cmd = common::shadercam();
     cmd.args(args);
     for k in [
         "SHADERCAM_WEIGHTS",

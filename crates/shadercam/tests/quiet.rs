@@ -6,15 +6,13 @@
 //! and shadercam never asks for a window system itself. This test runs in that setup; if a
 //! driver or library starts printing again, it fails and shows what was printed.
 
-use std::process::Command;
-
 mod common;
 
 #[test]
 fn explain_prints_only_results_and_the_summary() {
     let out_dir = common::tmp("quiet", "explain");
     let image = common::fixture("images/shape_004.png");
-    let out = Command::new(env!("CARGO_BIN_EXE_shadercam"))
+    let out = common::shadercam()
         .arg("explain")
         .arg(&image)
         .arg("--out-dir")

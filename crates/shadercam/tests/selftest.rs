@@ -7,11 +7,11 @@ mod common;
 use common::{output, root};
 use serde_json::Value;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 fn selftest(args: &[&str]) -> Output {
     output(
-        Command::new(env!("CARGO_BIN_EXE_shadercam"))
+        common::shadercam()
             .arg("selftest")
             .args(args)
             .env_remove("SHADERCAM_WEIGHTS"),
@@ -37,7 +37,7 @@ fn every_check_passes_on_this_adapter() {
         out.status,
         String::from_utf8_lossy(&out.stderr)
     );
-    for header in ["adapter ", "backend ", "driver ", "features "] {
+    for header in ["adapter ", "backend ", "driver ", "features ", "coop "] {
         assert!(
             stdout.lines().any(|l| l.starts_with(header)),
             "no {header:?} line:\n{stdout}"
@@ -74,6 +74,20 @@ fn every_check_passes_on_this_adapter() {
                 .any(|l| l.starts_with(start) && l.contains(&format!("{rest} "))),
             "no check named {start}..{rest}:\n{stdout}"
         );
+    }
+    // Where the adapter has cooperative matrices (Mesa 26 lavapipe in CI: 8x8), the header
+    // names the shape and the cooperative kernel is checked alone and through the network.
+    let coop = stdout.lines().find(|l| l.starts_with("coop ")).unwrap();
+    if let Some(frag) = ["8x8x8", "16x16x16"].iter().find(|f| coop.contains(*f)) {
+        let name = format!("coop{}", &frag[..frag.rfind('x').unwrap()]);
+        for start in [format!("conv2d {name} f16"), format!("network {name} f16")] {
+            assert!(
+                lines.iter().any(|l| l.starts_with(&start)),
+                "{coop}: no check named {start}:\n{stdout}"
+            );
+        }
+    } else {
+        assert!(coop.contains("none usable: "), "{coop}");
     }
     assert!(
         stdout.contains(&format!("all {} checks passed", lines.len())),

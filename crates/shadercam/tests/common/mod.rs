@@ -47,13 +47,24 @@ pub fn output(cmd: &mut Command) -> Output {
     out
 }
 
+/// A command that starts the shadercam binary under test: through `SHADERCAM_RUNNER` when
+/// that is set. `.ci/mesa26.sh`'s `env.sh` sets it (with cargo's runner) because Mesa 26
+/// lavapipe on Debian 12 needs each process started by trixie's dynamic loader; cargo starts
+/// the test binaries that way, and this starts the binaries they spawn the same way.
+pub fn shadercam() -> Command {
+    match std::env::var_os("SHADERCAM_RUNNER").filter(|r| !r.is_empty()) {
+        Some(runner) => {
+            let mut c = Command::new(runner);
+            c.arg(env!("CARGO_BIN_EXE_shadercam"));
+            c
+        }
+        None => Command::new(env!("CARGO_BIN_EXE_shadercam")),
+    }
+}
+
 /// `shadercam args...` with the embedded model (`SHADERCAM_WEIGHTS` unset), through [`output`].
 pub fn run(args: &[&str]) -> Output {
-    output(
-        Command::new(env!("CARGO_BIN_EXE_shadercam"))
-            .args(args)
-            .env_remove("SHADERCAM_WEIGHTS"),
-    )
+    output(shadercam().args(args).env_remove("SHADERCAM_WEIGHTS"))
 }
 
 /// [`run`], asserting exit code 0 (the panic shows the arguments, status and stderr).
