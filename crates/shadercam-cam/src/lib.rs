@@ -33,7 +33,7 @@ pub use draw::{MAX_OVERLAY_SIDE, jet, maps_grid, rgba_to_image};
 pub use eval::{EvalSummary, pointing_hit};
 pub use explain::{ExplainOptions, Explainer, Explanation, OriginalView, StageMaps};
 pub use figure::{ColourScale, gallery, stage_picture};
-pub use inputs::{LoadedImage, collect_inputs, load_image, prefetch};
+pub use inputs::{LoadedImage, collect_inputs, load_image, load_rgb, prefetch};
 pub use post::{
     cam_box, crop_box_to_original, crop_pixel_to_original, iou, original_placement, peak,
 };
