@@ -78,7 +78,11 @@ pub fn load_image(
 
 /// [`load_image`] for a picture already decoded to 8-bit RGB (Python's numpy arrays and PIL
 /// images): the same preprocessing and overlay view; `path` names it in messages and reports.
-pub fn load_rgb(path: &Path, rgb: image::RgbImage, pre: &Preprocess) -> Result<LoadedImage, ImageError> {
+pub fn load_rgb(
+    path: &Path,
+    rgb: image::RgbImage,
+    pre: &Preprocess,
+) -> Result<LoadedImage, ImageError> {
     let prepared = preprocess(&rgb, pre)?;
     let (w, h) = rgb.dimensions();
     let scale = (MAX_OVERLAY_SIDE as f64 / w.max(h) as f64).min(1.0);
