@@ -277,7 +277,13 @@ class Explainer:
             for e in self.explain(images)
         ]
 
-    def explain_tensor(self, x: np.ndarray, targets: Optional[Sequence[int]] = None):
+    def explain_tensor(
+        self,
+        x: np.ndarray,
+        targets: Optional[Sequence[int]] = None,
+        aug_smooth: bool = False,
+        eigen_smooth: bool = False,
+    ):
         """Heatmaps float32 [N, H, W] and logits float32 [N, classes] of a batch that is already
         normalised (what torchvision's transforms give): float32 [N, 3, H, W], H == W.
         targets: one class per image (default: each image's top-1)."""
@@ -297,7 +303,7 @@ class Explainer:
         n, size = x.shape[0], x.shape[2]
         t = None if targets is None else [int(c) for c in targets]
         heat, logits, classes = self._native.explain_tensor(
-            np.ascontiguousarray(x).astype("<f4", copy=False).tobytes(), n, size, t
+            np.ascontiguousarray(x).astype("<f4", copy=False).tobytes(), n, size, t, aug_smooth, eigen_smooth
         )
         return (
             np.frombuffer(heat, dtype="<f4").reshape(n, size, size).copy(),

@@ -23,17 +23,18 @@ GRADCAM_ABS = 2e-3
 
 
 def read_safetensors(path: Path) -> dict:
-    """A safetensors file's F32 tensors as numpy arrays (the format: u64 header size, JSON
+    """A safetensors file's F32, F16 and U8 tensors as numpy arrays (the format: u64 header size, JSON
     header, raw little-endian data)."""
     raw = path.read_bytes()
     (n,) = struct.unpack("<Q", raw[:8])
     header = json.loads(raw[8 : 8 + n])
+    dtypes = {"F32": "<f4", "F16": "<f2", "U8": "u1"}
     out = {}
     for name, t in header.items():
-        if name == "__metadata__" or t["dtype"] != "F32":
+        if name == "__metadata__" or t["dtype"] not in dtypes:
             continue
         a, b = t["data_offsets"]
-        out[name] = np.frombuffer(raw[8 + n + a : 8 + n + b], dtype="<f4").reshape(t["shape"])
+        out[name] = np.frombuffer(raw[8 + n + a : 8 + n + b], dtype=dtypes[t["dtype"]]).reshape(t["shape"])
     return out
 
 

@@ -18,7 +18,7 @@ pub fn rgba_to_image(px: &[u32], w: usize, h: usize) -> RgbImage {
 }
 
 /// OpenCV's COLORMAP_JET table, read from shaders/cam_overlay.wgsl (one source of truth).
-fn jet_table() -> &'static [[u8; 3]; 256] {
+pub fn jet_table() -> &'static [[u8; 3]; 256] {
     static TABLE: std::sync::OnceLock<[[u8; 3]; 256]> = std::sync::OnceLock::new();
     TABLE.get_or_init(|| {
         let src = crate::shaders::CAM_OVERLAY;

@@ -29,7 +29,7 @@ pub mod shaders;
 mod stage;
 pub mod uniforms;
 
-pub use draw::{MAX_OVERLAY_SIDE, jet, maps_grid, rgba_to_image};
+pub use draw::{MAX_OVERLAY_SIDE, jet, jet_table, maps_grid, rgba_to_image};
 pub use eval::{EvalSummary, pointing_hit};
 pub use explain::{ExplainOptions, Explainer, Explanation, OriginalView, StageMaps};
 pub use figure::{ColourScale, gallery, stage_picture};

@@ -417,7 +417,8 @@ impl NativeExplainer {
     /// Forward + CAM of `n` already-normalised images, float32 NCHW bytes (`n`x3x`size`x`size`):
     /// returns `(heatmaps bytes [n, size, size], logits bytes [n, classes], classes)`, the
     /// first target's map per image (`targets`: one class per image, else each image's top-1).
-    #[pyo3(signature = (x, n, size, targets=None))]
+    #[pyo3(signature = (x, n, size, targets=None, aug_smooth=false, eigen_smooth=false))]
+    #[allow(clippy::too_many_arguments)]
     fn explain_tensor<'py>(
         &self,
         py: Python<'py>,
@@ -425,6 +426,8 @@ impl NativeExplainer {
         n: usize,
         size: usize,
         targets: Option<Vec<usize>>,
+        aug_smooth: bool,
+        eigen_smooth: bool,
     ) -> PyResult<(Bound<'py, PyBytes>, Bound<'py, PyBytes>, usize)> {
         let method = self.method;
         let inner = &self.inner;
@@ -481,6 +484,8 @@ impl NativeExplainer {
                 let opts = ExplainOptions {
                     method,
                     targets: t.map_or(Targets::TopK(1), |c| Targets::Fixed(vec![c])),
+                    aug_smooth,
+                    eigen_smooth,
                     ..Default::default()
                 };
                 let xs: Vec<f32> = idx
@@ -518,6 +523,18 @@ fn models() -> Vec<(String, String, f32, u64, bool)> {
         .collect()
 }
 
+/// OpenCV's JET colour map (`cv2.COLORMAP_JET`, which `show_cam_on_image` uses) as 256 RGB
+/// triples, the table the overlay shader draws with (shaders/jet_lut.py made it from OpenCV).
+#[pyfunction]
+fn jet_lut<'py>(py: Python<'py>) -> Bound<'py, PyBytes> {
+    let bytes: Vec<u8> = shadercam_cam::jet_table()
+        .iter()
+        .flatten()
+        .copied()
+        .collect();
+    PyBytes::new(py, &bytes)
+}
+
 /// Panics inside the same guard every GPU call runs in: the test that a Rust panic reaches
 /// Python as a `RuntimeError` (python/tests/test_api.py).
 #[pyfunction]
@@ -530,6 +547,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<NativeExplainer>()?;
     m.add_function(wrap_pyfunction!(models, m)?)?;
     m.add_function(wrap_pyfunction!(_panic_for_test, m)?)?;
+    m.add_function(wrap_pyfunction!(jet_lut, m)?)?;
     m.add("EMBEDDED_WEIGHTS", EMBEDDED_NAME)?;
     Ok(())
 }

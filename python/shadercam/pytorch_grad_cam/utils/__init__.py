@@ -1,0 +1,1 @@
+"""pytorch-grad-cam's `utils` package: `model_targets` and `image`."""
