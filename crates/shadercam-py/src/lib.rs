@@ -535,6 +535,19 @@ fn jet_lut<'py>(py: Python<'py>) -> Bound<'py, PyBytes> {
     PyBytes::new(py, &bytes)
 }
 
+/// `rgb` (`h`x`w`x3 bytes) as a PNG file in memory (Ray's `overlay_png` column), encoded by
+/// the `image` crate as the CLI writes its pictures.
+#[pyfunction]
+fn encode_png<'py>(py: Python<'py>, rgb: Vec<u8>, w: u32, h: u32) -> PyResult<Bound<'py, PyBytes>> {
+    let img = image::RgbImage::from_raw(w, h, rgb).ok_or_else(|| {
+        PyValueError::new_err(format!("the pixel buffer does not hold {h}x{w}x3 bytes"))
+    })?;
+    let mut out = Vec::new();
+    img.write_to(&mut std::io::Cursor::new(&mut out), image::ImageFormat::Png)
+        .map_err(|e| PyRuntimeError::new_err(format!("PNG encoding failed: {e}")))?;
+    Ok(PyBytes::new(py, &out))
+}
+
 /// Panics inside the same guard every GPU call runs in: the test that a Rust panic reaches
 /// Python as a `RuntimeError` (python/tests/test_api.py).
 #[pyfunction]
@@ -548,6 +561,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(models, m)?)?;
     m.add_function(wrap_pyfunction!(_panic_for_test, m)?)?;
     m.add_function(wrap_pyfunction!(jet_lut, m)?)?;
+    m.add_function(wrap_pyfunction!(encode_png, m)?)?;
     m.add("EMBEDDED_WEIGHTS", EMBEDDED_NAME)?;
     Ok(())
 }
