@@ -126,7 +126,8 @@ impl ConvVariant {
             "coop" | "cooperative" => match cooperative {
                 Some(shape) => Ok(Some(ConvVariant::Cooperative(shape))),
                 None => Err(
-                    "SHADERCAM_CONV=coop, but this adapter has no usable cooperative matrices                      (`shadercam selftest` says why)"
+                    "SHADERCAM_CONV=coop, but this adapter has no usable cooperative matrices \
+                     (`shadercam selftest` says why)"
                         .into(),
                 ),
             },

@@ -400,6 +400,19 @@ fn bench_and_profile_report_their_fields() {
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains("no usable cooperative matrices"), "{err}");
     }
+    // A kernel name SHADERCAM_CONV does not know is an error that lists the names.
+    let out = common::output(
+        common::shadercam()
+            .args(["bench", "--batch", "1", "--iters", "1", "--warmup", "0"])
+            .env("SHADERCAM_CONV", "bogus")
+            .env_remove("SHADERCAM_WEIGHTS"),
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains("SHADERCAM_CONV=\"bogus\": expected auto, tiled, direct or coop"),
+        "{err}"
+    );
     let out = run_ok(&["profile", "--json"]);
     let p = &json_lines(&out)[0];
     let kernels = p["kernels"].as_array().unwrap();
