@@ -106,24 +106,24 @@ fn the_adapter_offers_cooperative_matrices_in_the_expected_shape() {
     }
 }
 
+/// The cooperative kernel of `shape` on every edge shape of `CONV_CASES` and buffer type,
+/// against the CPU reference (seeds from `seed`); the worst absolute error.
+fn edge_shapes(ctx: &GpuContext, k: &Kernels, shape: CoopShape, seed: u64) -> f32 {
+    let mut worst = 0f32;
+    for io in IOS {
+        for (i, c) in CONV_CASES.iter().enumerate() {
+            let variant = ConvVariant::Cooperative(shape);
+            worst = worst.max(check_f16_conv(ctx, k, variant, io, c, seed + i as u64));
+        }
+    }
+    worst
+}
+
 #[test]
 fn the_cooperative_kernel_matches_the_cpu_reference_on_the_edge_shapes() {
     let (ctx, shape) = coop_gpu();
     let k = Kernels::with_precision(&ctx, Precision::F16).unwrap();
-    let mut worst = 0f32;
-    for io in IOS {
-        for (i, c) in CONV_CASES.iter().enumerate() {
-            let e = check_f16_conv(
-                &ctx,
-                &k,
-                ConvVariant::Cooperative(shape),
-                io,
-                c,
-                700 + i as u64,
-            );
-            worst = worst.max(e);
-        }
-    }
+    let worst = edge_shapes(&ctx, &k, shape, 700);
     eprintln!(
         "conv2d_coop{0}x{0}: {1} edge shapes x {2} buffer types within the kernel bound, worst \
          absolute error {worst:.2e}",
@@ -308,20 +308,7 @@ fn the_16x16_form_runs_exactly_on_lavapipe_26_1_6_outside_the_spec() {
         )
     };
     let k = Kernels::with_precision(&ctx, Precision::F16).unwrap();
-    let mut worst = 0f32;
-    for io in IOS {
-        for (i, c) in CONV_CASES.iter().enumerate() {
-            let e = check_f16_conv(
-                &ctx,
-                &k,
-                ConvVariant::Cooperative(sixteen),
-                io,
-                c,
-                900 + i as u64,
-            );
-            worst = worst.max(e);
-        }
-    }
+    let mut worst = edge_shapes(&ctx, &k, sixteen, 900);
     // Two ResNet-50 convolutions: layer1's 3x3 and layer4's last 1x1.
     let convs = resnet50_convs();
     for (i, (c, io)) in convs.iter().enumerate().filter(|(_, (c, _))| {
