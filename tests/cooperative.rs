@@ -21,11 +21,11 @@
 use shadercam_cam::{ExplainOptions, Explainer};
 use shadercam_kernels::reference::{CONV_CASES, ConvCase, F16_GRADCAM_ABS, F16_LOGIT_ABS};
 use shadercam_kernels::{
-    ConvIo, ConvVariant, CoopShape, Elem, GpuContext, GpuResNet, Kernels, Precision,
+    ConvIo, ConvVariant, CoopShape, GpuContext, GpuResNet, Kernels, Precision,
 };
 use shadercam_loader::ResNet;
 use shadercam_suite::{
-    argmax, check_f16_conv, default_weights, fixture, fixture_inputs, fixture_names, gpu,
+    F16_IOS, argmax, check_f16_conv, default_weights, fixture, fixture_inputs, fixture_names, gpu,
     max_abs_diff, read_tensor,
 };
 
@@ -68,23 +68,6 @@ fn is_lavapipe(ctx: &GpuContext) -> bool {
     ctx.info.name.contains("llvmpipe")
 }
 
-/// The buffer types of the network's convolutions in f16: hidden layers, the stem (f32 image
-/// in) and the last convolution (f32 maps out).
-const IOS: [ConvIo; 3] = [
-    ConvIo {
-        input: Elem::F16,
-        output: Elem::F16,
-    },
-    ConvIo {
-        input: Elem::F32,
-        output: Elem::F16,
-    },
-    ConvIo {
-        input: Elem::F16,
-        output: Elem::F32,
-    },
-];
-
 #[test]
 fn the_adapter_offers_cooperative_matrices_in_the_expected_shape() {
     let (ctx, shape) = coop_gpu();
@@ -110,7 +93,7 @@ fn the_adapter_offers_cooperative_matrices_in_the_expected_shape() {
 /// against the CPU reference (seeds from `seed`); the worst absolute error.
 fn edge_shapes(ctx: &GpuContext, k: &Kernels, shape: CoopShape, seed: u64) -> f32 {
     let mut worst = 0f32;
-    for io in IOS {
+    for io in F16_IOS {
         for (i, c) in CONV_CASES.iter().enumerate() {
             let variant = ConvVariant::Cooperative(shape);
             worst = worst.max(check_f16_conv(ctx, k, variant, io, c, seed + i as u64));
@@ -129,7 +112,7 @@ fn the_cooperative_kernel_matches_the_cpu_reference_on_the_edge_shapes() {
          absolute error {worst:.2e}",
         shape.frag,
         CONV_CASES.len(),
-        IOS.len()
+        F16_IOS.len()
     );
 }
 
@@ -154,7 +137,7 @@ fn resnet50_convs() -> Vec<(ConvCase, ConvIo)> {
             what: "a ResNet-50 convolution",
         }
     };
-    let mut out: Vec<(ConvCase, ConvIo)> = vec![(case(&net.stem, 224, true, false), IOS[1])];
+    let mut out: Vec<(ConvCase, ConvIo)> = vec![(case(&net.stem, 224, true, false), F16_IOS[1])];
     let mut hw = 56; // after the stem (112) and the max-pool
     let last_block = (
         net.stages.len() - 1,
@@ -166,15 +149,15 @@ fn resnet50_convs() -> Vec<(ConvCase, ConvIo)> {
             for (i, c) in block.convs.iter().enumerate() {
                 let end = i + 1 == block.convs.len();
                 let io = if end && (s, b) == last_block {
-                    IOS[2]
+                    F16_IOS[2]
                 } else {
-                    IOS[0]
+                    F16_IOS[0]
                 };
                 out.push((case(c, cur, true, end), io));
                 cur = (cur + 2 * c.pad - c.kh) / c.stride + 1;
             }
             if let Some(ds) = &block.downsample {
-                out.push((case(ds, hw, false, false), IOS[0]));
+                out.push((case(ds, hw, false, false), F16_IOS[0]));
             }
             hw = cur;
         }

@@ -10,10 +10,10 @@
 
 use shadercam_cam::{ExplainOptions, Explainer};
 use shadercam_kernels::reference::CONV_CASES;
-use shadercam_kernels::{ConvIo, ConvVariant, Elem, GpuResNet, Kernels, Precision};
+use shadercam_kernels::{ConvVariant, GpuResNet, Kernels, Precision};
 use shadercam_loader::ResNet;
 use shadercam_suite::{
-    argmax, check_f16_conv, debug_stage_errors, default_weights, fixture, fixture_inputs,
+    F16_IOS, argmax, check_f16_conv, debug_stage_errors, default_weights, fixture, fixture_inputs,
     fixture_names, gpu, max_abs_diff, read_tensor,
 };
 
@@ -38,17 +38,6 @@ fn f16_convolution_matches_the_cpu_reference_on_f16_operands() {
     let ctx = gpu();
     let k = Kernels::with_precision(&ctx, Precision::F16).unwrap();
     assert_eq!(k.conv2d.precision, Precision::F16);
-    let ios = [
-        ConvIo::same(Elem::F16),
-        ConvIo {
-            input: Elem::F32,
-            output: Elem::F16,
-        },
-        ConvIo {
-            input: Elem::F16,
-            output: Elem::F32,
-        },
-    ];
     // The cooperative-matrix kernel too where the adapter has usable ones (lavapipe from Mesa
     // 26; tests/cooperative.rs runs it on more shapes).
     let mut variants = ConvVariant::ALL.to_vec();
@@ -60,7 +49,7 @@ fn f16_convolution_matches_the_cpu_reference_on_f16_operands() {
         ctx.describe()
     );
     for variant in variants {
-        for io in ios {
+        for io in F16_IOS {
             for (i, c) in CONV_CASES.iter().enumerate() {
                 check_f16_conv(&ctx, &k, variant, io, c, 500 + i as u64);
             }

@@ -3,6 +3,23 @@
 
 use crate::assert_close;
 use shadercam_kernels::reference::{self, ConvCase, KERNEL_ABS, KERNEL_REL};
+
+/// The buffer types of the network's convolutions in f16: hidden layers, the stem (f32 image
+/// in) and the last convolution (f32 maps out).
+pub const F16_IOS: [ConvIo; 3] = [
+    ConvIo {
+        input: Elem::F16,
+        output: Elem::F16,
+    },
+    ConvIo {
+        input: Elem::F32,
+        output: Elem::F16,
+    },
+    ConvIo {
+        input: Elem::F16,
+        output: Elem::F32,
+    },
+];
 use shadercam_kernels::{
     CONV_RELU, CONV_RESIDUAL, ConvBuffers, ConvIo, ConvShape, ConvVariant, Elem, GpuContext,
     Kernels, encode, pad_channels, unpad_channels,

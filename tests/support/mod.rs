@@ -6,7 +6,7 @@ use shadercam_kernels::GpuContext;
 use std::path::PathBuf;
 
 pub mod f16conv;
-pub use f16conv::{check_f16_conv, stored, to_f16_bits};
+pub use f16conv::{F16_IOS, check_f16_conv, stored, to_f16_bits};
 
 // Shared with the loader crate's own tests (one copy, in `shadercam_loader::testing`): test
 // data, checkpoints written by the tests themselves, and comparisons of loaded networks.
